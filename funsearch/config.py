@@ -1,0 +1,199 @@
+"""An experiment as pydantic models, loaded from one TOML file.
+
+Every model forbids unknown keys, so a typo is an error that names the key and
+the file instead of a silently ignored setting. Defaults are FunSearch's
+published settings where it has one.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "ms": 0.001}
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from 30, 2.5, "30s", "10m", "4h", "1d" or "250ms"."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if value is None else float(value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", value)
+        if match and match.group(2) in _UNITS:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"not a duration: {value!r} (write e.g. 30, \"30s\", \"10m\" or \"4h\")")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+OptionalDuration = Annotated[float | None, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProblemConfig(_Strict):
+    """spec: path of the spec file, relative to the experiment file.
+    inputs: the input set the search scores on.
+    holdout: input sets the best program is scored on at the end (overfitting
+      shows as a gap between these and the training score)."""
+
+    spec: str
+    inputs: str = "train"
+    holdout: list[str] = Field(default_factory=list)
+
+
+class DatabaseConfig(_Strict):
+    """islands: independent populations.
+    functions_per_prompt: versions shown in one prompt.
+    reset_every: reset the weaker half of the islands every this many
+      registrations (None: not by count).
+    reset_period: ... or every this many seconds (None: not by time).
+    temperature_init, temperature_period: cluster sampling temperature
+      T = T0 * (1 - (n mod P) / P), n = programs registered on the island.
+    length_temperature: softmax temperature of the short-program bias inside a
+      cluster."""
+
+    islands: int = Field(10, ge=1)
+    functions_per_prompt: int = Field(2, ge=1)
+    reset_every: int | None = Field(None, ge=1)
+    reset_period: OptionalDuration = 4 * 3600.0
+    temperature_init: float = Field(0.1, gt=0)
+    temperature_period: int = Field(30_000, ge=1)
+    length_temperature: float = Field(1.0, gt=0)
+
+
+class EvaluatorConfig(_Strict):
+    """workers: sandbox processes per evaluator actor; actors: evaluator actors
+    (Ray runtime). timeout: wall-clock limit of one evaluation (all inputs).
+    memory_mb: address-space limit of the evaluated program."""
+
+    workers: int = Field(2, ge=1)
+    actors: int = Field(1, ge=1)
+    timeout: Duration = 30.0
+    memory_mb: int = Field(2048, ge=64)
+    isolation: Literal["auto", "bwrap", "process"] = "auto"
+
+
+class SamplerConfig(_Strict):
+    """One proposer. Backends: mutation (no model), openai, vllm, replay.
+    settings: backend-specific options, validated by the backend."""
+
+    name: str
+    backend: Literal["mutation", "openai", "vllm", "replay"] = "mutation"
+    model: str = ""
+    size: str = ""
+    replicas: int = Field(1, ge=1)
+    gpus_per_replica: float = Field(0, ge=0)
+    samples_per_prompt: int = Field(4, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+    mode: Literal["completion", "chat"] = "completion"
+    base_url: str = ""
+    api_key_env: str = ""
+    max_concurrency: int = Field(8, ge=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class Budget(_Strict):
+    """Stop conditions; the run ends cleanly when the first is reached."""
+
+    samples: int | None = Field(None, ge=1)
+    wall: OptionalDuration = None
+    gpu_hours: float | None = Field(None, gt=0)
+    usd: float | None = Field(None, gt=0)
+    target_score: float | None = None
+
+
+class SchedulerConfig(_Strict):
+    """policy: which sampler serves the next prompt. max_in_flight: prompts
+    being sampled or evaluated at once (backpressure)."""
+
+    policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
+    weights: dict[str, float] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+    max_in_flight: int = Field(4, ge=1)
+
+
+class RuntimeConfig(_Strict):
+    kind: Literal["inline", "ray"] = "inline"
+    address: str = ""
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    seed: int = 0
+    out: str = "runs"
+    problem: ProblemConfig
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    samplers: list[SamplerConfig] = Field(
+        default_factory=lambda: [SamplerConfig(name="mutation", backend="mutation")]
+    )
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    # Where the experiment file was, so relative paths resolve against it.
+    base_dir: str = Field(".", exclude=True)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "ExperimentConfig":
+        names = [sampler.name for sampler in self.samplers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"samplers: names must be unique, got {names}")
+        if not names:
+            raise ValueError("samplers: at least one sampler is needed")
+        return self
+
+    def spec_path(self) -> Path:
+        return (Path(self.base_dir) / self.problem.spec).resolve()
+
+
+class ConfigError(ValueError):
+    """An experiment file that cannot be used; the message names file and key."""
+
+
+def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """Reads an experiment TOML file. `overrides` are dotted keys
+    ("scheduler.budget.samples") applied before validation."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experiment file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    for dotted, value in overrides.items():
+        _set(data, dotted.split("."), value)
+    data.setdefault("base_dir", str(path.resolve().parent))
+    return from_dict(data, source=str(path))
+
+
+def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    data[keys[-1]] = value
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        elif problem["type"] == "missing":
+            lines.append(f"{source}: missing key '{key}'")
+        else:
+            lines.append(f"{source}: key '{key}': {problem['msg']}")
+    return "\n".join(lines)

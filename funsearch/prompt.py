@@ -1,0 +1,93 @@
+"""Prompt text from chosen programs, and sample text back to a program.
+
+FunSearch's prompt is the spec's preface followed by k versions of the
+evolved function, renamed `f_v0 .. f_v{k-1}` from weakest to strongest, and the
+header of `f_v{k}` for the model to complete. Chat models get the same code in
+a user message and answer with a fenced block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from funsearch import code
+
+SYSTEM_MESSAGE = (
+    "You are an expert in algorithm design. You improve Python heuristics. "
+    "Answer with one Python code block that contains only the new function."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """What a sampler is asked to continue.
+
+    Attributes:
+      function_name: the evolved function's name in the spec.
+      version: the version the sampler writes (`f_v{version}`).
+      versions: the programs shown, weakest first, each named function_name.
+      completion: FunSearch-style text ending in the header of `f_v{version}`.
+      messages: the same request as chat messages.
+      preface: the spec's imports (what names a program may use).
+    """
+
+    function_name: str
+    version: int
+    versions: tuple[str, ...]
+    completion: str
+    messages: tuple[dict[str, str], ...]
+    preface: str = ""
+
+
+def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
+    """The query for a prompt whose programs are `versions`, weakest first."""
+    version = len(versions)
+    shown = []
+    for index, program in enumerate(versions):
+        renamed = code.rename(program, function_name, f"{function_name}_v{index}")
+        if index > 0:
+            renamed = _with_docstring(renamed, f"Improved version of `{function_name}_v{index - 1}`.")
+        shown.append(renamed)
+    head = code.header(versions[-1], f"{function_name}_v{version}")
+    doc = f'    """Improved version of `{function_name}_v{version - 1}`."""\n'
+    completion = (preface.rstrip() + "\n\n\n" if preface.strip() else "") + "\n\n".join(shown)
+    completion += "\n\n" + head + doc
+    user = (
+        completion.rstrip()
+        + f"\n\n\nWrite `{function_name}_v{version}`, a better version of the "
+        "functions above. Reply with the complete function in one ```python block."
+    )
+    messages = ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
+    return Query(function_name, version, tuple(versions), completion, messages, preface)
+
+
+class Rejection(ValueError):
+    """A sample that cannot become a program; str(self) is the logged reason."""
+
+
+def to_program(text: str, query: Query) -> str:
+    """The program a sample proposes, named query.function_name.
+
+    Raises Rejection with a short reason for empty text, text that is not code,
+    or a body that calls an earlier version (those exist only in the prompt).
+    """
+    if not text.strip():
+        raise Rejection("empty completion")
+    name = query.function_name
+    try:
+        body = code.trim_completion(text, name)
+        program = code.replace_body(query.versions[-1], body)
+        program = code.rename(program, f"{name}_v{query.version}", name)
+    except code.CodeError as error:
+        raise Rejection(f"not code: {error}") from None
+    earlier = code.earlier_version_calls(program, name)
+    if earlier:
+        raise Rejection(f"calls an earlier version: {', '.join(earlier)}")
+    return program
+
+
+def _with_docstring(program: str, text: str) -> str:
+    if code.docstring(program) is not None:
+        return program
+    head = code.header(program)
+    return head + f'    """{text}"""\n' + code.body(program)

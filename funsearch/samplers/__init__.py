@@ -1,0 +1,69 @@
+"""Proposal backends behind one small interface.
+
+A sampler turns a Query (the versions to improve on, as text and as
+structured data) into samples: raw text that prompt.to_program makes into a
+program, or rejects with a reason. Backends are imported lazily so that a
+missing optional dependency (vllm) only matters to whoever picks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from funsearch.config import SamplerConfig
+    from funsearch.prompt import Query
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One proposal as the backend returned it.
+
+    Attributes:
+      text: the raw completion (a function body, or a reply with a code block).
+      sampler: name of the sampler config that produced it.
+      latency: seconds the request took (shared by the samples of one request).
+      prompt_tokens, completion_tokens: as reported by the backend (0 if none).
+      gpu_seconds: GPUs of the replica x busy time attributed to this sample.
+    """
+
+    text: str
+    sampler: str
+    latency: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    gpu_seconds: float = 0.0
+
+
+class Sampler(Protocol):
+    name: str
+
+    def sample(self, query: "Query", n: int) -> list[Sample]:
+        """n proposals for the query; may block on I/O."""
+        ...
+
+
+class SamplerError(RuntimeError):
+    """A backend that cannot serve (misconfigured, server gone); not bad output."""
+
+
+def make_sampler(config: "SamplerConfig", seed: int = 0) -> Sampler:
+    """The backend a sampler config names."""
+    if config.backend == "mutation":
+        from funsearch.samplers.mutation import MutationSampler
+
+        return MutationSampler(config, seed=seed)
+    if config.backend == "openai":
+        from funsearch.samplers.openai_api import OpenAISampler
+
+        return OpenAISampler(config)
+    if config.backend == "vllm":
+        from funsearch.samplers.vllm_engine import VLLMSampler
+
+        return VLLMSampler(config)
+    if config.backend == "replay":
+        from funsearch.samplers.replay import ReplaySampler
+
+        return ReplaySampler(config)
+    raise SamplerError(f"sampler '{config.name}': unknown backend '{config.backend}'")
