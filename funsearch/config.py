@@ -114,7 +114,7 @@ class SchedulerConfig(_Strict):
     """policy: which sampler serves the next prompt. max_in_flight: prompts
     being sampled or evaluated at once (backpressure)."""
 
-    policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
+    policy: Literal["fixed", "round_robin"] = "round_robin"
     weights: dict[str, float] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
     max_in_flight: int = Field(4, ge=1)

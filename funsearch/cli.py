@@ -1,0 +1,171 @@
+"""Command line: funsearch run | check.
+
+Each command calls the same functions as the Python API; errors in a spec or
+an experiment file are printed as one message naming the file and key or line,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from funsearch import config as config_module
+from funsearch import experiment, spec as spec_module
+from funsearch.code import CodeError
+from funsearch.engine import Status
+
+_USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
+                ValueError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if not getattr(arguments, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return arguments.command(arguments)
+    except _USER_ERRORS as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="funsearch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an experiment (TOML file)")
+    run.add_argument("experiment", type=Path)
+    run.add_argument("--max-samples", type=int, help="stop after this many samples")
+    run.add_argument("--seed", type=int, help="override the experiment's seed")
+    run.add_argument("--out", help="directory for run directories (default: the config's)")
+    run.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
+    run.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check", help="load a spec and score its initial program")
+    check.add_argument("spec", type=Path)
+    check.add_argument("--inputs", help="input set (default: every set)")
+    check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
+    check.set_defaults(command=_check)
+    return parser
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    overrides = {}
+    if arguments.max_samples is not None:
+        overrides["scheduler.budget.samples"] = arguments.max_samples
+    if arguments.seed is not None:
+        overrides["seed"] = arguments.seed
+    if arguments.out is not None:
+        overrides["out"] = str(Path(arguments.out).resolve())
+    if arguments.runtime is not None:
+        overrides["runtime.kind"] = arguments.runtime
+    if arguments.address is not None:
+        overrides["runtime.address"] = arguments.address
+    config = config_module.load(arguments.experiment, **overrides)
+    console = Console()
+    with _live_view(console) as show:
+        result = experiment.run(config, on_status=show)
+    console.print(f"stopped: {result.stop_reason}")
+    console.print(f"best score on '{config.problem.inputs}': {result.best_score:.6g}")
+    for input_set, score in result.holdout.items():
+        console.print(f"best score on '{input_set}': "
+                      f"{'failed' if score is None else format(score, '.6g')}")
+    console.print(f"sandbox isolation: {result.isolation}")
+    console.print(f"run directory: {result.run_dir}  (best program: {result.run_dir}/best.py)")
+    return 0
+
+
+class _live_view:
+    """A rich live table on a terminal; plain lines every few seconds otherwise."""
+
+    def __init__(self, console: Console):
+        self._console = console
+        self._live: Live | None = None
+        self._last_line = 0.0
+
+    def __enter__(self) -> Callable[[Status], None]:
+        if self._console.is_terminal:
+            self._live = Live(Table(), console=self._console, refresh_per_second=4)
+            self._live.__enter__()
+        return self._show
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def _show(self, status: Status) -> None:
+        if self._live is not None:
+            self._live.update(_status_table(status))
+            return
+        now = time.monotonic()
+        if now - self._last_line >= 5 or status.stop_reason:
+            self._last_line = now
+            print(_status_line(status), flush=True)
+
+
+def _status_line(status: Status) -> str:
+    c = status.counters
+    best = "-" if status.best_score is None else f"{status.best_score:.6g}"
+    return (f"[{status.elapsed:7.1f}s] samples {c.samples} ({status.samples_per_second:.1f}/s) "
+            f"valid {100 * c.valid_fraction:.0f}% duplicates {c.duplicates} "
+            f"registered {c.registered} resets {c.resets} best {best}")
+
+
+def _status_table(status: Status) -> Table:
+    table = Table(title=_status_line(status), show_header=True, title_justify="left")
+    table.add_column("island", justify="right")
+    table.add_column("best score", justify="right")
+    for island, score in enumerate(status.island_best):
+        table.add_row(str(island), f"{score:.6g}")
+    return table
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    from funsearch.evaluator import Evaluator, make_pool
+
+    spec = spec_module.load(arguments.spec)
+    console = Console()
+    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
+                  f"scores {'on the host with ' + repr(spec.score_name) if spec.score_name else 'by its run function'}")
+    sets = [arguments.inputs] if arguments.inputs else list(spec.input_sets)
+    if not sets:
+        raise spec_module.SpecError(f"{spec.path}: no @funsearch.inputs function")
+    pool = make_pool(spec, workers=2, timeout=120, memory_mb=4096, isolation=arguments.isolation)
+    try:
+        evaluator = Evaluator(spec, pool, sets[0])
+        console.print(f"sandbox isolation: {evaluator.isolation}")
+        table = Table("program", *[f"{name} (mean)" for name in sets], "time")
+        programs = {"initial": spec.initial_program, **{
+            f"baseline {name}": program for name, program in spec.baselines.items()}}
+        failed = False
+        for label, program in programs.items():
+            cells, started = [], time.monotonic()
+            for input_set in sets:
+                evaluation = evaluator.evaluate(program, input_set)
+                if evaluation.ok:
+                    cells.append(f"{evaluation.score:.6g}")
+                else:
+                    failed |= label == "initial"
+                    cells.append(f"[red]{evaluation.status}: {evaluation.reason[:60]}[/]")
+            table.add_row(label, *cells, f"{time.monotonic() - started:.2f}s")
+        console.print(table)
+        return 1 if failed else 0
+    finally:
+        pool.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,488 @@
+"""A programs database that implements FunSearch's island model.
+
+Programs live on islands; on each island they are grouped into clusters of
+equal score signature. A prompt shows a few programs of one island, chosen
+cluster by cluster (better clusters more often, the more so as the island
+fills) and, inside a cluster, shorter programs more often. Every so often the
+weaker half of the islands is emptied and refounded from the survivors, so
+that a poor start does not hold the search back.
+
+Pure Python and numpy: no I/O, no threads, no global random state. The same
+seed and the same calls give the same prompts. The event log can rebuild the
+database without sampling (`restore`, `apply_reset`), which is how a run is
+resumed. Not thread-safe: one owner (the engine, or the database actor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from funsearch.config import DatabaseConfig
+from funsearch.spec import ScoreError, as_score
+
+Signature = tuple[float, ...]
+ScoresPerInput = Mapping[str, float]
+
+
+def temperature(registered: int, init: float, period: int) -> float:
+    """Cluster sampling temperature after `registered` programs on an island.
+
+    It falls linearly from `init` to `init / period` and starts over every
+    `period` programs: early on, weak clusters get a fair share of prompts;
+    later the search concentrates on the best, then explores again.
+    """
+    return init * (1 - (registered % period) / period)
+
+
+def _softmax(logits: Sequence[float] | np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities proportional to exp(logit / temperature).
+
+    Shifted by the largest logit before dividing, so that scores of +-1e6 at a
+    temperature of 1e-6 neither overflow nor give NaN: the best gets exp(0).
+    """
+    logits = np.asarray(logits, dtype=float)
+    with np.errstate(over="ignore"):
+        weights = np.exp((logits - logits.max()) / temperature)
+    return weights / weights.sum()
+
+
+def _mean(values: Sequence[float]) -> float:
+    """Exactly rounded, so the result does not depend on the order of inputs."""
+    return math.fsum(values) / len(values)
+
+
+class _Invalid(ValueError):
+    """Scores that cannot go into the database; str(self) is the reason."""
+
+
+def _checked_scores(scores: ScoresPerInput, input_ids: tuple[str, ...] | None) -> dict[str, float]:
+    """Scores as finite floats in the database's input order, or _Invalid."""
+    if not isinstance(scores, Mapping):
+        raise _Invalid(f"scores are not a mapping of input id to score: {type(scores).__name__}")
+    if not scores:
+        raise _Invalid("no scores")
+    if input_ids is not None and set(scores) != set(input_ids):
+        missing = sorted(set(input_ids) - set(scores), key=str)
+        unexpected = sorted(set(scores) - set(input_ids), key=str)
+        parts = [f"missing {', '.join(map(repr, missing))}" if missing else "",
+                 f"unexpected {', '.join(map(repr, unexpected))}" if unexpected else ""]
+        raise _Invalid("input ids differ from the database's: " + "; ".join(p for p in parts if p))
+    checked = {}
+    for input_id in input_ids or sorted(scores, key=str):
+        try:
+            checked[input_id] = as_score(scores[input_id])
+        except ScoreError as error:
+            raise _Invalid(f"{error} (input {input_id!r})") from None
+    return checked
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A program as registered on one island.
+
+    Attributes:
+      id: assigned by the database, sequential from 0 (deterministic).
+      source: the evolved function's source.
+      scores: input id -> score, in the database's input order.
+      score: mean of the scores; what clusters are ranked by.
+      island: the island it lives on.
+      parents: ids of the programs in the prompt it came from (for a founder,
+        the program it copies; none for the initial program).
+      sampler: name of the sampler that proposed it.
+    """
+
+    id: int
+    source: str
+    scores: dict[str, float]
+    score: float
+    island: int
+    parents: tuple[int, ...]
+    sampler: str = ""
+
+    @property
+    def signature(self) -> Signature:
+        return tuple(self.scores.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """Programs of one island to show a sampler.
+
+    Attributes:
+      island: where they come from, and where the answer is registered.
+      epoch: the island's epoch when the prompt was made; an answer that
+        arrives after the island was reset is not registered.
+      parents: up to k programs from distinct clusters, weakest first
+        (shown as f_v0 .. f_v{k-1}).
+      version: len(parents), the version the sampler writes.
+    """
+
+    island: int
+    epoch: int
+    parents: tuple[Program, ...]
+    version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Reset:
+    """One island emptied and refounded.
+
+    Attributes:
+      island: the island reset.
+      epoch: its new epoch.
+      founder: the founder as registered in the reset island (a new id).
+      source_island: the surviving island whose best program it copies.
+    """
+
+    island: int
+    epoch: int
+    founder: Program
+    source_island: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """The outcome of `register`.
+
+    Attributes:
+      program: the program as registered, None when it was not.
+      reason: why not, in words.
+      resets: the island resets this registration triggered (log them after it).
+    """
+
+    program: Program | None
+    reason: str = ""
+    resets: tuple[Reset, ...] = ()
+
+
+class ProgramsDatabase:
+    """Islands of programs; prompts out, scored programs in."""
+
+    def __init__(
+        self,
+        config: DatabaseConfig,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._rng = np.random.default_rng(seed)
+        self._clock = clock
+        self._islands = [self._new_island(epoch=0) for _ in range(config.islands)]
+        self._input_ids: tuple[str, ...] | None = None
+        self._next_id = 0
+        # Reset triggers: registrations since the last reset, and its time.
+        self._since_reset = 0
+        self._last_reset = clock()
+        self._registrations = 0
+        self._resets = 0
+
+    # -- the search ---------------------------------------------------------
+
+    def register_initial(self, source: str, scores: ScoresPerInput) -> list[Program]:
+        """Registers the initial program on every island (one copy, one id each).
+
+        Invalid scores here are an error, not a rejection: the search cannot start.
+        """
+        if self._input_ids is not None:
+            raise RuntimeError("register_initial was already called")
+        try:
+            checked = _checked_scores(scores, None)
+        except _Invalid as error:
+            raise ValueError(f"initial program: {error}") from None
+        self._input_ids = tuple(checked)
+        copies = []
+        for index, island in enumerate(self._islands):
+            program = self._new_program(source, checked, index, (), "")
+            island.register(program)
+            copies.append(program)
+        return copies
+
+    def prompt(self, island: int | None = None) -> Prompt:
+        """Programs to show a sampler, from `island` or an island chosen at random."""
+        if island is None:
+            island = int(self._rng.integers(len(self._islands)))
+        self._check_island(island)
+        chosen = self._islands[island]
+        if not chosen.clusters:
+            raise RuntimeError(f"island {island} has no programs: call register_initial first")
+        parents = chosen.choose(self._rng)
+        return Prompt(island, chosen.epoch, parents, len(parents))
+
+    def register(
+        self, source: str, scores: ScoresPerInput, prompt: Prompt, sampler: str = ""
+    ) -> Registration:
+        """Puts a scored program on the prompt's island, unless its scores are
+        invalid or the island was reset since the prompt (the reason says which).
+
+        Resets are checked after every call, so a reset by time happens at the
+        first registration after the period has passed.
+        """
+        if self._input_ids is None:
+            raise RuntimeError("register before register_initial")
+        self._check_island(prompt.island)
+        island = self._islands[prompt.island]
+        program, reason = None, ""
+        try:
+            checked = _checked_scores(scores, self._input_ids)
+        except _Invalid as error:
+            reason = str(error)
+        else:
+            if prompt.epoch != island.epoch:
+                reason = (
+                    f"stale epoch: island {prompt.island} was reset since the prompt "
+                    f"(epoch {prompt.epoch} -> {island.epoch})"
+                )
+            else:
+                parents = tuple(parent.id for parent in prompt.parents)
+                program = self._new_program(source, checked, prompt.island, parents, sampler)
+                island.register(program)
+                self._count_registration()
+        return Registration(program, reason, self._maybe_reset())
+
+    def best(self) -> Program:
+        """The best program in the database (the earliest registered among equals)."""
+        bests = [island.best for island in self._islands if island.best is not None]
+        if not bests:
+            raise LookupError("the database is empty: call register_initial first")
+        return max(bests, key=lambda program: (program.score, -program.id))
+
+    def island_best_scores(self) -> list[float]:
+        """Best score per island (-inf for an island without programs)."""
+        return [island.best_score for island in self._islands]
+
+    def programs(self) -> list[Program]:
+        """Every program currently in the database, by id."""
+        found = [program for island in self._islands for program in island.programs()]
+        return sorted(found, key=lambda program: program.id)
+
+    def stats(self) -> dict[str, Any]:
+        """Numbers for a live view or a log line."""
+        islands = [
+            {
+                "island": index,
+                "epoch": island.epoch,
+                "programs": island.size,
+                "clusters": len(island.clusters),
+                "registered": island.registered,
+                "temperature": island.temperature,
+                "best": island.best_score if island.best is not None else None,
+            }
+            for index, island in enumerate(self._islands)
+        ]
+        best = max((island["best"] for island in islands if island["best"] is not None),
+                   default=None)
+        return {
+            "programs": sum(island["programs"] for island in islands),
+            "registrations": self._registrations,
+            "resets": self._resets,
+            "best": best,
+            "islands": islands,
+        }
+
+    # -- replay -------------------------------------------------------------
+
+    def restore(self, program: Program) -> None:
+        """Puts a logged registration back, as it was (same id, island, cluster).
+
+        A program without parents is a copy of the initial program; it does
+        not count towards `reset_every`, as in `register_initial`.
+        """
+        self._check_island(program.island)
+        if self._input_ids is None:
+            self._input_ids = tuple(program.scores)
+        self._next_id = max(self._next_id, program.id + 1)
+        self._islands[program.island].register(program)
+        if program.parents:
+            self._count_registration()
+
+    def apply_reset(self, reset: Reset) -> None:
+        """Redoes a logged reset; the reset clock starts again now."""
+        self._check_island(reset.island)
+        self._next_id = max(self._next_id, reset.founder.id + 1)
+        self._refound(reset.island, reset.epoch, reset.founder)
+        self._since_reset = 0
+        self._last_reset = self._clock()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state but the random generator, as plain data: two databases
+        with equal snapshots and equal generators make the same prompts."""
+        return {
+            "next_id": self._next_id,
+            "since_reset": self._since_reset,
+            "registrations": self._registrations,
+            "input_ids": list(self._input_ids or ()),
+            "islands": [island.snapshot() for island in self._islands],
+        }
+
+    # -- inside -------------------------------------------------------------
+
+    def _new_island(self, epoch: int) -> Island:
+        config = self._config
+        return Island(
+            epoch=epoch,
+            functions_per_prompt=config.functions_per_prompt,
+            temperature_init=config.temperature_init,
+            temperature_period=config.temperature_period,
+            length_temperature=config.length_temperature,
+        )
+
+    def _new_program(
+        self, source: str, scores: dict[str, float], island: int,
+        parents: tuple[int, ...], sampler: str,
+    ) -> Program:
+        program = Program(
+            self._next_id, source, scores, _mean(list(scores.values())), island, parents, sampler
+        )
+        self._next_id += 1
+        return program
+
+    def _check_island(self, island: int) -> None:
+        if not 0 <= island < len(self._islands):
+            raise ValueError(f"no island {island}: the database has {len(self._islands)}")
+
+    def _count_registration(self) -> None:
+        self._since_reset += 1
+        self._registrations += 1
+
+    def _maybe_reset(self) -> tuple[Reset, ...]:
+        every, period = self._config.reset_every, self._config.reset_period
+        due = (every is not None and self._since_reset >= every) or (
+            period is not None and self._clock() - self._last_reset >= period
+        )
+        return self._reset_weaker_half() if due else ()
+
+    def _reset_weaker_half(self) -> tuple[Reset, ...]:
+        """Empties the weaker half of the islands and founds each with the best
+        program of a surviving island chosen at random."""
+        self._since_reset = 0
+        self._last_reset = self._clock()
+        count = len(self._islands) // 2
+        if count == 0:
+            return ()
+        scores = np.array(self.island_best_scores())
+        # Sorted by score; among equal scores in a random order, to break ties.
+        order = np.lexsort((self._rng.random(len(scores)), scores))
+        weaker = sorted(int(i) for i in order[:count])
+        survivors = sorted(int(i) for i in order[count:])
+        resets = []
+        for index in weaker:
+            source_island = survivors[int(self._rng.integers(len(survivors)))]
+            model = self._islands[source_island].best
+            assert model is not None, "a surviving island always has programs"
+            epoch = self._islands[index].epoch + 1
+            founder = self._new_program(
+                model.source, model.scores, index, (model.id,), model.sampler
+            )
+            self._refound(index, epoch, founder)
+            resets.append(Reset(index, epoch, founder, source_island))
+        self._resets += 1
+        return tuple(resets)
+
+    def _refound(self, index: int, epoch: int, founder: Program) -> None:
+        island = self._new_island(epoch)
+        island.register(founder)
+        self._islands[index] = island
+
+
+class Island:
+    """One population: clusters of programs with equal signature."""
+
+    def __init__(
+        self,
+        epoch: int,
+        functions_per_prompt: int,
+        temperature_init: float,
+        temperature_period: int,
+        length_temperature: float,
+    ) -> None:
+        self.epoch = epoch
+        self.clusters: dict[Signature, Cluster] = {}
+        self.registered = 0
+        self.best: Program | None = None
+        self._functions_per_prompt = functions_per_prompt
+        self._temperature_init = temperature_init
+        self._temperature_period = temperature_period
+        self._length_temperature = length_temperature
+
+    @property
+    def temperature(self) -> float:
+        return temperature(self.registered, self._temperature_init, self._temperature_period)
+
+    @property
+    def best_score(self) -> float:
+        return self.best.score if self.best is not None else -math.inf
+
+    @property
+    def size(self) -> int:
+        return sum(len(cluster.programs) for cluster in self.clusters.values())
+
+    def programs(self) -> list[Program]:
+        return [program for cluster in self.clusters.values() for program in cluster.programs]
+
+    def register(self, program: Program) -> None:
+        cluster = self.clusters.get(program.signature)
+        if cluster is None:
+            cluster = self.clusters[program.signature] = Cluster(program.score)
+        cluster.register(program)
+        self.registered += 1
+        if program.score > self.best_score:
+            self.best = program
+
+    def choose(self, rng: np.random.Generator) -> tuple[Program, ...]:
+        """Up to k programs from distinct clusters, weakest first.
+
+        Clusters are drawn one at a time without replacement, each draw a
+        softmax over the clusters left (so a cluster whose probability
+        underflows to 0 can still fill a slot). Fewer than k programs at the
+        beginning of an experiment, when the island has fewer clusters.
+        """
+        signatures = list(self.clusters)
+        scores = np.array([self.clusters[s].score for s in signatures])
+        left = list(range(len(signatures)))
+        chosen = []
+        for _ in range(min(self._functions_per_prompt, len(signatures))):
+            probabilities = _softmax(scores[left], self.temperature)
+            chosen.append(left.pop(int(rng.choice(len(left), p=probabilities))))
+        programs = [
+            self.clusters[signatures[i]].choose(rng, self._length_temperature) for i in chosen
+        ]
+        return tuple(sorted(programs, key=lambda program: program.score))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "registered": self.registered,
+            "best": self.best.id if self.best is not None else None,
+            "clusters": [
+                [list(signature), [program.id for program in cluster.programs]]
+                for signature, cluster in self.clusters.items()
+            ],
+        }
+
+
+class Cluster:
+    """Programs with the same signature, hence the same score."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.programs: list[Program] = []
+        self._lengths: list[int] = []
+
+    def register(self, program: Program) -> None:
+        self.programs.append(program)
+        self._lengths.append(len(program.source))
+
+    def choose(self, rng: np.random.Generator, length_temperature: float) -> Program:
+        """A program of the cluster, shorter ones more often: among programs
+        that score the same, the simpler one is the better one to build on."""
+        lengths = np.array(self._lengths, dtype=float)
+        # Relative to the longest, so a few characters matter little in long programs.
+        normalised = (lengths - lengths.min()) / (lengths.max() + 1e-6)
+        probabilities = _softmax(-normalised, length_temperature)
+        return self.programs[int(rng.choice(len(self.programs), p=probabilities))]

@@ -1,0 +1,308 @@
+"""The search loop: prompt -> samples -> programs -> evaluations -> database.
+
+Written against small interfaces (a database, a Backend that runs samplers
+and evaluations and returns futures, a RunLog), so the inline runtime and the
+Ray runtime run this same loop. Work in flight is bounded on both sides: at
+most `max_in_flight` prompts are being sampled, and no new prompt is sent
+while the evaluation queue is full, so memory does not grow with run length.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+from funsearch import code, prompt
+from funsearch.config import ExperimentConfig
+from funsearch.database import Prompt, Registration
+from funsearch.evaluator import Evaluation
+from funsearch.runlog import RunLog
+from funsearch.samplers import Sample
+from funsearch.scheduler import Scheduler, Spent, exhausted
+from funsearch.spec import Specification
+
+_REJECTED_TEXT_CHARS = 2000
+
+
+class Backend(Protocol):
+    """Where samplers and evaluations run (threads here, actors with Ray)."""
+
+    database: Any  # ProgramsDatabase or a proxy with the same methods
+    isolation: str
+    evaluation_slots: int  # evaluations that can usefully be queued at once
+
+    def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
+    def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
+    def close(self) -> None: ...
+
+
+@dataclasses.dataclass
+class Counters:
+    """What happened to the samples so far (shown live, logged at the end)."""
+
+    samples: int = 0
+    rejected: int = 0
+    evaluated: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    registered: int = 0
+    discarded: int = 0
+    resets: int = 0
+
+    @property
+    def valid_fraction(self) -> float:
+        scored = self.samples - self.rejected - self.failed
+        return scored / self.samples if self.samples else 0.0
+
+
+@dataclasses.dataclass
+class Status:
+    """A snapshot for the live view."""
+
+    elapsed: float
+    counters: Counters
+    best_score: float | None
+    island_best: list[float]
+    samples_per_second: float
+    stop_reason: str | None = None
+
+
+@dataclasses.dataclass
+class _Pending:
+    """What a future in flight belongs to."""
+
+    kind: str  # "sample" or "evaluation"
+    prompt: Prompt
+    query: prompt.Query
+    sampler: str
+    n: int = 0  # samples asked for (kind "sample")
+    sample_id: int = -1
+    program: str = ""
+    program_hash: str = ""
+
+
+class Engine:
+    def __init__(self, config: ExperimentConfig, spec: Specification, backend: Backend,
+                 log: RunLog, on_status: Callable[[Status], None] | None = None):
+        self._config = config
+        self._spec = spec
+        self._backend = backend
+        self._database = backend.database
+        self._log = log
+        self._on_status = on_status or (lambda status: None)
+        self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed)
+        self._samplers = {sampler.name: sampler for sampler in config.samplers}
+        self._preface = spec.preface()
+        self.counters = Counters()
+        self._spent = Spent()
+        self._pending: dict[cf.Future, _Pending] = {}
+        self._cache: dict[str, Evaluation] = {}  # normal hash -> evaluation
+        self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
+        self._best_score: float | None = None
+        self._next_sample = 0
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._last_status = 0.0
+
+    def stop(self) -> None:
+        """Asks the loop to finish cleanly (Ctrl-C, a signal, a test)."""
+        self._stop.set()
+
+    def initialize(self) -> None:
+        """Evaluates the spec's initial program and puts it on every island."""
+        program = self._spec.initial_program
+        evaluation = self._backend.submit_evaluation(program).result()
+        self._log.append("evaluation", sample=None, sampler="initial", **_evaluation_fields(
+            evaluation, program, code.normal_hash(program), duplicate=False))
+        if not evaluation.ok:
+            raise RuntimeError(
+                f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate: "
+                f"{evaluation.status}: {evaluation.reason}")
+        programs = self._database.register_initial(program, evaluation.scores)
+        for registered in programs:
+            self._log_registration(registered, sample=None, program_hash=code.normal_hash(program))
+        self._cache[code.normal_hash(program)] = evaluation
+        self._update_best(programs[0], sample=None)
+
+    def run(self) -> str:
+        """Runs until a budget is spent or stop() is called; returns why it stopped."""
+        reason = None
+        while reason is None:
+            reason = self._stop_reason()
+            if reason is None:
+                self._fill()
+            self._drain(timeout=0.2 if reason is None else None)
+            self._report_status(reason)
+        self._finish_in_flight()
+        self._report_status(reason, force=True)
+        return reason
+
+    def status(self, reason: str | None = None) -> Status:
+        elapsed = time.monotonic() - self._started
+        return Status(elapsed, dataclasses.replace(self.counters), self._best_score,
+                      list(self._database.island_best_scores()),
+                      self.counters.samples / elapsed if elapsed > 0 else 0.0, reason)
+
+    def _stop_reason(self) -> str | None:
+        if self._stop.is_set():
+            return "stopped"
+        self._spent.wall = time.monotonic() - self._started
+        return exhausted(self._config.scheduler.budget, self._spent, self._best_score)
+
+    def _in_flight(self, kind: str) -> int:
+        return sum(1 for pending in self._pending.values() if pending.kind == kind)
+
+    def _fill(self) -> None:
+        """Sends prompts while there is room on both sides (backpressure)."""
+        budget = self._config.scheduler.budget.samples
+        while (self._in_flight("sample") < self._config.scheduler.max_in_flight
+               and self._in_flight("evaluation") < self._backend.evaluation_slots):
+            name = self._scheduler.pick()
+            n = self._samplers[name].samples_per_prompt
+            if budget is not None:
+                promised = self._spent.samples + self._promised_samples()
+                n = min(n, budget - promised)
+                if n <= 0:
+                    return
+            chosen = self._database.prompt()
+            query = prompt.build_query(self._preface, self._spec.evolve_name,
+                                       [parent.source for parent in chosen.parents])
+            future = self._backend.submit_sample(name, query, n)
+            self._pending[future] = _Pending("sample", chosen, query, name, n=n)
+
+    def _promised_samples(self) -> int:
+        return sum(p.n for p in self._pending.values() if p.kind == "sample")
+
+    def _drain(self, timeout: float | None) -> None:
+        if not self._pending:
+            return
+        done, _ = cf.wait(list(self._pending), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            pending = self._pending.pop(future)
+            if pending.kind == "sample":
+                self._on_samples(future, pending)
+            else:
+                self._on_evaluation(future.result(), pending)
+
+    def _finish_in_flight(self) -> None:
+        """Lets evaluations already started finish; no new samples are used."""
+        while self._pending:
+            self._drain(timeout=None)
+
+    def _on_samples(self, future: cf.Future, pending: _Pending) -> None:
+        try:
+            samples: list[Sample] = future.result()
+        except Exception as error:  # a backend failure is logged; the run goes on
+            self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
+                             reason=f"{type(error).__name__}: {error}"[:500])
+            return
+        for sample in samples:
+            self._on_sample(sample, pending)
+
+    def _on_sample(self, sample: Sample, pending: _Pending) -> None:
+        sample_id = self._next_sample
+        self._next_sample += 1
+        self.counters.samples += 1
+        self._spent.samples += 1
+        self._spent.gpu_seconds += sample.gpu_seconds
+        chosen = pending.prompt
+        self._log.append(
+            "sample", sample=sample_id, sampler=pending.sampler, island=chosen.island,
+            epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
+            latency=round(sample.latency, 6), prompt_tokens=sample.prompt_tokens,
+            completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds)
+        try:
+            program = prompt.to_program(sample.text, pending.query)
+        except prompt.Rejection as rejection:
+            self.counters.rejected += 1
+            self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
+                             reason=str(rejection), text=sample.text[:_REJECTED_TEXT_CHARS])
+            return
+        program_hash = code.normal_hash(program)
+        evaluation_pending = dataclasses.replace(
+            pending, kind="evaluation", sample_id=sample_id, program=program,
+            program_hash=program_hash)
+        if program_hash in self._cache:
+            self.counters.duplicates += 1
+            self._on_evaluation(self._cache[program_hash], evaluation_pending, duplicate=True)
+            return
+        future = self._backend.submit_evaluation(program)
+        self._pending[future] = evaluation_pending
+
+    def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
+                       duplicate: bool = False) -> None:
+        if not duplicate:
+            self.counters.evaluated += 1
+            self._cache[pending.program_hash] = evaluation
+        self._log.append("evaluation", sample=pending.sample_id, sampler=pending.sampler,
+                         **_evaluation_fields(evaluation, pending.program, pending.program_hash,
+                                              duplicate))
+        if not evaluation.ok:
+            self.counters.failed += 1
+            self._scheduler.observe(pending.sampler, improved=False, cost=1.0)
+            return
+        island = pending.prompt.island
+        if (island, pending.program_hash) in self._on_island:
+            self._scheduler.observe(pending.sampler, improved=False, cost=1.0)
+            return
+        registration: Registration = self._database.register(
+            pending.program, evaluation.scores, pending.prompt, pending.sampler)
+        self._on_registration(registration, pending, evaluation)
+
+    def _on_registration(self, registration: Registration, pending: _Pending,
+                         evaluation: Evaluation) -> None:
+        parents_best = max(parent.score for parent in pending.prompt.parents)
+        improved = evaluation.score is not None and evaluation.score > parents_best
+        self._scheduler.observe(pending.sampler, improved=improved, cost=1.0)
+        if registration.program is None:
+            self.counters.discarded += 1
+            self._log.append("discard", sample=pending.sample_id, sampler=pending.sampler,
+                             island=pending.prompt.island, reason=registration.reason)
+        else:
+            self.counters.registered += 1
+            self._log_registration(registration.program, pending.sample_id, pending.program_hash)
+            self._update_best(registration.program, pending.sample_id)
+        for reset in registration.resets:
+            self.counters.resets += 1
+            self._log.append("reset", island=reset.island, epoch=reset.epoch,
+                             source_island=reset.source_island, founder=_program_fields(reset.founder))
+            self._on_island = {key for key in self._on_island if key[0] != reset.island}
+            self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
+
+    def _log_registration(self, program: Any, sample: int | None, program_hash: str) -> None:
+        self._on_island.add((program.island, program_hash))
+        self._log.append("registration", sample=sample, hash=program_hash,
+                         **_program_fields(program))
+
+    def _update_best(self, program: Any, sample: int | None) -> None:
+        if self._best_score is not None and program.score <= self._best_score:
+            return
+        self._best_score = program.score
+        self._log.append("best", program_id=program.id, score=program.score, sample=sample,
+                         sampler=program.sampler, island=program.island)
+        self._log.write_best(
+            f"# Best program of this run: score {program.score:.6g} on '"
+            f"{self._config.problem.inputs}' (program {program.id}, island {program.island}).\n"
+            + self._spec.program_text(program.source))
+
+    def _report_status(self, reason: str | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_status >= 0.5:
+            self._last_status = now
+            self._on_status(self.status(reason))
+
+
+def _program_fields(program: Any) -> dict[str, Any]:
+    return {"program_id": program.id, "island": program.island, "score": program.score,
+            "scores": program.scores, "parents": list(program.parents),
+            "sampler": program.sampler, "program": program.source}
+
+
+def _evaluation_fields(evaluation: Evaluation, program: str, program_hash: str,
+                       duplicate: bool) -> dict[str, Any]:
+    return {"hash": program_hash, "duplicate": duplicate, "status": evaluation.status,
+            "score": evaluation.score, "scores": evaluation.scores, "reason": evaluation.reason,
+            "duration": round(evaluation.duration, 6), "program": program}

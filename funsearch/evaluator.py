@@ -1,0 +1,117 @@
+"""Program -> scores per input, through the sandbox; scoring on the host.
+
+The sandbox only runs the spec's run function. When the spec has a score
+function, the sandbox returns outputs (a tour, a packing) and the host scores
+them here, so nothing a program does inside the sandbox can change its score.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import statistics
+import time
+from typing import Any
+
+from funsearch.spec import Specification
+from sandbox.pool import Limits, Outcome, SandboxPool
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The result of evaluating one program on one input set.
+
+    Attributes:
+      status: the sandbox outcome ("ok", "timeout", "memory", "crashed",
+        "error", "forbidden", "invalid_output"); "ok" only when every input
+        produced a valid, finite score.
+      scores: input id -> score when status is "ok".
+      reason: why not ok, in words.
+      duration: wall seconds in the sandbox.
+      input_set: the input set evaluated.
+    """
+
+    status: str
+    scores: dict[str, float] | None = None
+    reason: str = ""
+    duration: float = 0.0
+    input_set: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def score(self) -> float | None:
+        return statistics.fmean(self.scores.values()) if self.scores else None
+
+
+class Evaluator:
+    """Evaluates programs of one spec on its named input sets."""
+
+    def __init__(self, spec: Specification, pool: SandboxPool, input_set: str = "train"):
+        self._spec = spec
+        self._pool = pool
+        self._input_set = input_set
+        self._instances: dict[str, dict[str, Any]] = {}
+        self.instances(input_set)  # fail early on an unknown input set
+
+    @property
+    def isolation(self) -> str:
+        return self._pool.isolation
+
+    def instances(self, input_set: str) -> dict[str, Any]:
+        if input_set not in self._instances:
+            self._instances[input_set] = self._spec.inputs(input_set)
+        return self._instances[input_set]
+
+    def submit(self, program: str, input_set: str | None = None) -> concurrent.futures.Future:
+        """Starts an evaluation; the future's result is an Evaluation."""
+        input_set = input_set or self._input_set
+        ids = list(self.instances(input_set))
+        started = time.monotonic()
+        outcome_future = self._pool.submit(program, self._spec.evolve_name, input_set, ids)
+        result: concurrent.futures.Future = concurrent.futures.Future()
+
+        def done(future: concurrent.futures.Future) -> None:
+            try:
+                evaluation = self._score(future.result(), input_set, ids, started)
+            except Exception as error:  # the pool itself failed: an outcome, not a crash
+                evaluation = Evaluation("error", reason=f"sandbox failure: {error!r}",
+                                        input_set=input_set)
+            result.set_result(evaluation)
+
+        outcome_future.add_done_callback(done)
+        return result
+
+    def evaluate(self, program: str, input_set: str | None = None) -> Evaluation:
+        return self.submit(program, input_set).result()
+
+    def _score(self, outcome: Outcome, input_set: str, ids: list[str], started: float) -> Evaluation:
+        duration = outcome.duration or (time.monotonic() - started)
+        if outcome.status != "ok":
+            return Evaluation(outcome.status, reason=outcome.detail, duration=duration,
+                              input_set=input_set)
+        outputs = outcome.outputs or []
+        if len(outputs) != len(ids):
+            return Evaluation("invalid_output", duration=duration, input_set=input_set,
+                              reason=f"{len(outputs)} outputs for {len(ids)} inputs")
+        instances = self.instances(input_set)
+        scores: dict[str, float] = {}
+        for input_id, output in zip(ids, outputs):
+            try:
+                scores[input_id] = self._spec.score(instances[input_id], output)
+            except Exception as error:  # untrusted output: any failure to score it is invalid
+                reason = f"input {input_id}: {type(error).__name__}: {error}"[:300]
+                return Evaluation("invalid_output", reason=reason, duration=duration,
+                                  input_set=input_set)
+        return Evaluation("ok", scores, duration=duration, input_set=input_set)
+
+
+def make_pool(spec: Specification, workers: int, timeout: float, memory_mb: int,
+              isolation: str) -> SandboxPool:
+    """The sandbox pool an evaluator config asks for."""
+    return SandboxPool(
+        spec.path, workers=workers, limits=Limits(timeout=timeout, memory_mb=memory_mb),
+        isolation=isolation,
+    )

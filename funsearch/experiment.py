@@ -1,0 +1,101 @@
+"""One run of an experiment, start to end: the Python API the CLI calls.
+
+Creates the run directory, picks the runtime, runs the engine, and at the
+end scores the best program on the held-out input sets, so the summary shows
+training and held-out scores side by side (overfitting is visible).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from funsearch import runlog, spec as spec_module
+from funsearch.config import ExperimentConfig
+from funsearch.engine import Engine, Status
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    stop_reason: str
+    best_score: float | None
+    best_program: str | None
+    holdout: dict[str, float | None]
+    counters: dict[str, Any]
+    isolation: str
+
+
+def make_backend(config: ExperimentConfig, spec: spec_module.Specification, **kwargs: Any):
+    """The Backend the config's runtime names."""
+    if config.runtime.kind == "ray":
+        from funsearch.runtime.ray_runtime import RayBackend
+
+        return RayBackend(config, spec, **kwargs)
+    from funsearch.runtime.inline import InlineBackend
+
+    return InlineBackend(config, spec, **kwargs)
+
+
+def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = None,
+        run_dir: Path | None = None, **backend_kwargs: Any) -> RunResult:
+    """Runs an experiment to its budget and returns what it found."""
+    spec = spec_module.load(config.spec_path())
+    run_dir = run_dir or runlog.new_run_dir(Path(config.base_dir) / config.out, config.name)
+    log = runlog.RunLog(run_dir)
+    log.write_config(config.model_dump(mode="json"))
+    backend = make_backend(config, spec, **backend_kwargs)
+    try:
+        log.append("run_start", name=config.name, seed=config.seed, spec=str(spec.path),
+                   isolation=backend.isolation, runtime=config.runtime.kind,
+                   samplers=[sampler.name for sampler in config.samplers])
+        engine = Engine(config, spec, backend, log, on_status)
+        engine.initialize()
+        with _stop_on_signals(engine):
+            reason = engine.run()
+        holdout = _score_holdout(config, backend, log)
+        best = backend.database.best()
+        counters = dataclasses.asdict(engine.counters)
+        log.append("run_end", reason=reason, counters=counters, best_score=best.score,
+                   best_program_id=best.id, holdout=holdout)
+        log.write_summary({"name": config.name, "seed": config.seed, "stop_reason": reason,
+                           "best_score": best.score, "best_program_id": best.id,
+                           "train_inputs": config.problem.inputs, "holdout": holdout,
+                           "counters": counters, "isolation": backend.isolation})
+        return RunResult(run_dir, reason, best.score, best.source, holdout, counters,
+                         backend.isolation)
+    finally:
+        backend.close()
+        log.close()
+
+
+def _score_holdout(config: ExperimentConfig, backend: Any, log: runlog.RunLog) -> dict:
+    best = backend.database.best()
+    scores: dict[str, float | None] = {}
+    for input_set in config.problem.holdout:
+        evaluation = backend.submit_evaluation(best.source, input_set).result()
+        scores[input_set] = evaluation.score
+        log.append("holdout", program_id=best.id, input_set=input_set, status=evaluation.status,
+                   score=evaluation.score, scores=evaluation.scores, reason=evaluation.reason)
+    return scores
+
+
+class _stop_on_signals:
+    """Ctrl-C or SIGTERM ends the run cleanly (summary written), not mid-write."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, lambda *_: self._engine.stop())
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
