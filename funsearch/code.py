@@ -154,8 +154,7 @@ def trim_completion(text: str, name: str) -> str:
     lines = text.split("\n")
     header_at = _header_line(lines, name)
     if header_at is not None:
-        lines = lines[header_at + 1 :]
-        lines = _until_signature_ends(lines)
+        lines = _after_signature(lines[header_at:])
     lines = _body_lines(lines)
     if not any(line.strip() for line in lines):
         raise CodeError("empty body")
@@ -167,19 +166,25 @@ def _mentions_def(block: str, name: str) -> bool:
 
 
 def _header_line(lines: list[str], name: str) -> int | None:
+    """Where the model repeated the function header, if it did so before
+    writing any body line (a later `def name_vN` is an extra function)."""
     pattern = re.compile(rf"^\s*def\s+{re.escape(name)}(_v\d+)?\s*\(")
     for index, line in enumerate(lines):
         if pattern.match(line):
             return index
+        if line.strip() and line[0].isspace():
+            return None
     return None
 
 
-def _until_signature_ends(lines: list[str]) -> list[str]:
-    """Drops the continuation lines of a multi-line `def` header, if any."""
-    if lines and not lines[0].startswith((" ", "\t")) and lines[0].strip().endswith(":"):
-        # A signature whose closing "):" landed on its own unindented line.
-        return lines[1:]
-    return lines
+def _after_signature(lines: list[str]) -> list[str]:
+    """The lines after a `def` header, which may span several lines."""
+    depth = 0
+    for index, line in enumerate(lines):
+        depth += line.count("(") - line.count(")")
+        if depth <= 0 and line.split("#")[0].rstrip().endswith(":"):
+            return lines[index + 1 :]
+    return []
 
 
 def _body_lines(lines: list[str]) -> list[str]:
