@@ -171,6 +171,11 @@ def gaps(input_set: str, scores: dict[str, float]) -> dict[str, float]:
     return {key: -score / references[key] - 1.0 for key, score in scores.items()}
 
 
+def load_tsplib(path) -> dict:
+    """A TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO) as an instance of this spec."""
+    return _helper("tsplib").load(path)
+
+
 def _helper(name: str):
     """Imports a helper module of problems/ by path (this file is loaded by path too)."""
     import importlib.util
