@@ -52,9 +52,21 @@ def _softmax(logits: Sequence[float] | np.ndarray, temperature: float) -> np.nda
     return weights / weights.sum()
 
 
+def _draw(rng: np.random.Generator, probabilities: np.ndarray) -> int:
+    """An index drawn with the given probabilities (rng.choice, without its
+    validation cost: this is on every prompt's path)."""
+    cumulative = np.cumsum(probabilities)
+    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return min(index, len(probabilities) - 1)
+
+
 def _mean(values: Sequence[float]) -> float:
-    """Exactly rounded, so the result does not depend on the order of inputs."""
-    return math.fsum(values) / len(values)
+    """Exactly rounded sum, so the result does not depend on the order of inputs
+    (and equals statistics.fmean); scaled first if the sum would overflow."""
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:
+        return math.fsum(value / len(values) for value in values)
 
 
 class _Invalid(ValueError):
@@ -70,9 +82,12 @@ def _checked_scores(scores: ScoresPerInput, input_ids: tuple[str, ...] | None) -
     if input_ids is not None and set(scores) != set(input_ids):
         missing = sorted(set(input_ids) - set(scores), key=str)
         unexpected = sorted(set(scores) - set(input_ids), key=str)
-        parts = [f"missing {', '.join(map(repr, missing))}" if missing else "",
-                 f"unexpected {', '.join(map(repr, unexpected))}" if unexpected else ""]
-        raise _Invalid("input ids differ from the database's: " + "; ".join(p for p in parts if p))
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(map(repr, missing)))
+        if unexpected:
+            parts.append("unexpected " + ", ".join(map(repr, unexpected)))
+        raise _Invalid("input ids differ from the database's: " + "; ".join(parts))
     checked = {}
     for input_id in input_ids or sorted(scores, key=str):
         try:
@@ -295,7 +310,12 @@ class ProgramsDatabase:
         """
         self._check_island(program.island)
         if self._input_ids is None:
-            self._input_ids = tuple(program.scores)
+            self._input_ids = tuple(sorted(program.scores, key=str))
+        # The signature is the scores in the database's input order; a log
+        # reader may have rebuilt the dict in another order.
+        program = dataclasses.replace(
+            program, scores={input_id: program.scores[input_id] for input_id in self._input_ids}
+        )
         self._next_id = max(self._next_id, program.id + 1)
         self._islands[program.island].register(program)
         if program.parents:
@@ -377,7 +397,7 @@ class ProgramsDatabase:
             assert model is not None, "a surviving island always has programs"
             epoch = self._islands[index].epoch + 1
             founder = self._new_program(
-                model.source, model.scores, index, (model.id,), model.sampler
+                model.source, dict(model.scores), index, (model.id,), model.sampler
             )
             self._refound(index, epoch, founder)
             resets.append(Reset(index, epoch, founder, source_island))
@@ -448,7 +468,7 @@ class Island:
         chosen = []
         for _ in range(min(self._functions_per_prompt, len(signatures))):
             probabilities = _softmax(scores[left], self.temperature)
-            chosen.append(left.pop(int(rng.choice(len(left), p=probabilities))))
+            chosen.append(left.pop(_draw(rng, probabilities)))
         programs = [
             self.clusters[signatures[i]].choose(rng, self._length_temperature) for i in chosen
         ]
@@ -481,8 +501,10 @@ class Cluster:
     def choose(self, rng: np.random.Generator, length_temperature: float) -> Program:
         """A program of the cluster, shorter ones more often: among programs
         that score the same, the simpler one is the better one to build on."""
+        if len(self.programs) == 1:
+            return self.programs[0]
         lengths = np.array(self._lengths, dtype=float)
         # Relative to the longest, so a few characters matter little in long programs.
         normalised = (lengths - lengths.min()) / (lengths.max() + 1e-6)
         probabilities = _softmax(-normalised, length_temperature)
-        return self.programs[int(rng.choice(len(self.programs), p=probabilities))]
+        return self.programs[_draw(rng, probabilities)]
