@@ -124,6 +124,11 @@ class Program:
     def signature(self) -> Signature:
         return tuple(self.scores.values())
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Program:
+        """The inverse of dataclasses.asdict, after a JSON round trip."""
+        return cls(**{**data, "scores": dict(data["scores"]), "parents": tuple(data["parents"])})
+
 
 @dataclasses.dataclass(frozen=True)
 class Prompt:
@@ -160,6 +165,11 @@ class Reset:
     founder: Program
     source_island: int
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reset:
+        """The inverse of dataclasses.asdict, after a JSON round trip."""
+        return cls(**{**data, "founder": Program.from_dict(data["founder"])})
+
 
 @dataclasses.dataclass(frozen=True)
 class Registration:
@@ -188,14 +198,14 @@ class ProgramsDatabase:
         self._config = config
         self._rng = np.random.default_rng(seed)
         self._clock = clock
-        self._islands = [self._new_island(epoch=0) for _ in range(config.islands)]
+        self._islands = [Island(0, config) for _ in range(config.islands)]
         self._input_ids: tuple[str, ...] | None = None
         self._next_id = 0
         # Reset triggers: registrations since the last reset, and its time.
         self._since_reset = 0
         self._last_reset = clock()
-        self._registrations = 0
-        self._resets = 0
+        self._registrations = 0  # by `register`, initial copies not counted
+        self._resets = 0  # islands reset
 
     # -- the search ---------------------------------------------------------
 
@@ -295,7 +305,7 @@ class ProgramsDatabase:
         return {
             "programs": sum(island["programs"] for island in islands),
             "registrations": self._registrations,
-            "resets": self._resets,
+            "resets": self._resets,  # islands reset so far
             "best": best,
             "islands": islands,
         }
@@ -308,15 +318,7 @@ class ProgramsDatabase:
         A program without parents is a copy of the initial program; it does
         not count towards `reset_every`, as in `register_initial`.
         """
-        self._check_island(program.island)
-        if self._input_ids is None:
-            self._input_ids = tuple(sorted(program.scores, key=str))
-        # The signature is the scores in the database's input order; a log
-        # reader may have rebuilt the dict in another order.
-        program = dataclasses.replace(
-            program, scores={input_id: program.scores[input_id] for input_id in self._input_ids}
-        )
-        self._next_id = max(self._next_id, program.id + 1)
+        program = self._logged(program)
         self._islands[program.island].register(program)
         if program.parents:
             self._count_registration()
@@ -324,10 +326,10 @@ class ProgramsDatabase:
     def apply_reset(self, reset: Reset) -> None:
         """Redoes a logged reset; the reset clock starts again now."""
         self._check_island(reset.island)
-        self._next_id = max(self._next_id, reset.founder.id + 1)
-        self._refound(reset.island, reset.epoch, reset.founder)
+        self._refound(reset.island, reset.epoch, self._logged(reset.founder))
         self._since_reset = 0
         self._last_reset = self._clock()
+        self._resets += 1
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state but the random generator, as plain data: two databases
@@ -342,15 +344,20 @@ class ProgramsDatabase:
 
     # -- inside -------------------------------------------------------------
 
-    def _new_island(self, epoch: int) -> Island:
-        config = self._config
-        return Island(
-            epoch=epoch,
-            functions_per_prompt=config.functions_per_prompt,
-            temperature_init=config.temperature_init,
-            temperature_period=config.temperature_period,
-            length_temperature=config.length_temperature,
-        )
+    def _logged(self, program: Program) -> Program:
+        """A program from the log, checked, with its scores in the database's
+        input order (the signature); later ids continue after its id."""
+        self._check_island(program.island)
+        if self._input_ids is None:
+            self._input_ids = tuple(sorted(program.scores, key=str))
+        if set(program.scores) != set(self._input_ids):
+            raise ValueError(
+                f"program {program.id}: input ids {sorted(program.scores, key=str)} differ "
+                f"from the database's {list(self._input_ids)}"
+            )
+        self._next_id = max(self._next_id, program.id + 1)
+        scores = {input_id: program.scores[input_id] for input_id in self._input_ids}
+        return dataclasses.replace(program, scores=scores, parents=tuple(program.parents))
 
     def _new_program(
         self, source: str, scores: dict[str, float], island: int,
@@ -401,11 +408,11 @@ class ProgramsDatabase:
             )
             self._refound(index, epoch, founder)
             resets.append(Reset(index, epoch, founder, source_island))
-        self._resets += 1
+        self._resets += len(resets)
         return tuple(resets)
 
     def _refound(self, index: int, epoch: int, founder: Program) -> None:
-        island = self._new_island(epoch)
+        island = Island(epoch, self._config)
         island.register(founder)
         self._islands[index] = island
 
@@ -413,26 +420,18 @@ class ProgramsDatabase:
 class Island:
     """One population: clusters of programs with equal signature."""
 
-    def __init__(
-        self,
-        epoch: int,
-        functions_per_prompt: int,
-        temperature_init: float,
-        temperature_period: int,
-        length_temperature: float,
-    ) -> None:
+    def __init__(self, epoch: int, config: DatabaseConfig) -> None:
         self.epoch = epoch
         self.clusters: dict[Signature, Cluster] = {}
-        self.registered = 0
+        self.registered = 0  # since the island was founded: drives the temperature
         self.best: Program | None = None
-        self._functions_per_prompt = functions_per_prompt
-        self._temperature_init = temperature_init
-        self._temperature_period = temperature_period
-        self._length_temperature = length_temperature
+        self._config = config
 
     @property
     def temperature(self) -> float:
-        return temperature(self.registered, self._temperature_init, self._temperature_period)
+        return temperature(
+            self.registered, self._config.temperature_init, self._config.temperature_period
+        )
 
     @property
     def best_score(self) -> float:
@@ -466,12 +465,11 @@ class Island:
         scores = np.array([self.clusters[s].score for s in signatures])
         left = list(range(len(signatures)))
         chosen = []
-        for _ in range(min(self._functions_per_prompt, len(signatures))):
+        for _ in range(min(self._config.functions_per_prompt, len(signatures))):
             probabilities = _softmax(scores[left], self.temperature)
             chosen.append(left.pop(_draw(rng, probabilities)))
-        programs = [
-            self.clusters[signatures[i]].choose(rng, self._length_temperature) for i in chosen
-        ]
+        length_temperature = self._config.length_temperature
+        programs = [self.clusters[signatures[i]].choose(rng, length_temperature) for i in chosen]
         return tuple(sorted(programs, key=lambda program: program.score))
 
     def snapshot(self) -> dict[str, Any]:
