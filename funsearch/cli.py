@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--inputs", help="input set (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
     check.set_defaults(command=_check)
+    _add_report_commands(commands)
     return parser
 
 
@@ -165,6 +166,88 @@ def _check(arguments: argparse.Namespace) -> int:
         return 1 if failed else 0
     finally:
         pool.close()
+
+
+def _add_report_commands(commands: argparse._SubParsersAction) -> None:
+    """show | compare | export: read run directories (live or finished), never write to them
+    except for export's output file."""
+    show = commands.add_parser("show", help="what one run did: best score, outcomes, samplers")
+    show.add_argument("run_dir", type=Path)
+    show.add_argument("--top", type=int, default=3, help="programs per island (default 3)")
+    show.set_defaults(command=_show)
+
+    compare = commands.add_parser(
+        "compare", help="groups of runs at equal budgets, with bootstrap intervals over seeds")
+    compare.add_argument("run_dirs", type=Path, nargs="+",
+                         help="run directories, or folders holding run directories")
+    compare.add_argument("--by", default="sampler",
+                         help="sampler | policy | a dotted config KEY, e.g. samplers.0.model")
+    compare.add_argument("--plot", type=Path, help="write best score vs budget as PNG")
+    compare.add_argument("--html", type=Path, help="write a self-contained HTML report")
+    compare.add_argument("--threshold", type=float,
+                         help="score for the time-to-threshold rows (default: the lowest "
+                              "final best score, which every run reached)")
+    compare.add_argument("--samples", type=float, help="equal sample budget (default: the "
+                         "most every run has spent); likewise --wall and --gpu-hours")
+    compare.add_argument("--wall", type=config_module.parse_duration,
+                         help="equal wall-time budget (e.g. 300, \"5m\")")
+    compare.add_argument("--gpu-hours", type=float, help="equal GPU-hour budget")
+    compare.add_argument("--bootstrap-seed", type=int, default=0)
+    compare.set_defaults(command=_compare)
+
+    export = commands.add_parser("export", help="the events of a run as one table")
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--out", type=Path, help="output file (default: RUN_DIR/events.FORMAT)")
+    export.set_defaults(command=_export)
+
+
+def _read_runs(paths: list[Path]) -> list:
+    """Runs read with their warnings (a truncated last line) shown once, in words."""
+    import warnings
+
+    from funsearch import rundata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each run keeps its warnings; show/compare print them
+        return [rundata.read_run(path) for path in rundata.find_runs(paths)]
+
+
+def _show(arguments: argparse.Namespace) -> int:
+    from funsearch import report
+
+    report.show(_read_runs([arguments.run_dir])[0], Console(), top=arguments.top)
+    return 0
+
+
+def _compare(arguments: argparse.Namespace) -> int:
+    from funsearch import compare
+
+    runs = _read_runs(arguments.run_dirs)
+    budgets = {"samples": arguments.samples, "wall": arguments.wall,
+               "gpu_hours": arguments.gpu_hours}
+    try:
+        comparison = compare.compare(runs, by=arguments.by, budgets=budgets,
+                                     threshold=arguments.threshold, seed=arguments.bootstrap_seed)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    console = Console()
+    compare.render(comparison, console)
+    if arguments.plot:
+        compare.plot(comparison, arguments.plot)
+        console.print(f"plot: {arguments.plot}")
+    if arguments.html:
+        compare.write_html(comparison, arguments.html)
+        console.print(f"html: {arguments.html}")
+    return 0
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    from funsearch import report
+
+    out = report.export(arguments.run_dir, arguments.format, arguments.out)
+    Console().print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,342 @@
+"""What a run did, read from its run directory in one pass over the event log.
+
+`read_run` folds `events.jsonl` into the numbers reports need (the best score
+as a step function of the budget spent, outcomes by reason, per-sampler
+statistics, the programs and their parents) without keeping the events, so a
+long run's log does not have to fit in memory. It reads a live run as far as it
+has been written, and a crashed one up to its last whole line; event kinds it
+does not know, and fields older runs lack, are ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from funsearch import runlog
+
+# Budget units of equal-budget comparisons, and how each is written.
+UNITS = {"samples": "samples", "wall": "seconds", "gpu_hours": "GPU-hours", "usd": "USD"}
+OUTCOMES = ("valid", "duplicate", "invalid", "rejected")
+
+
+@dataclasses.dataclass(frozen=True)
+class BestPoint:
+    """The best score rose to `score` once this much budget was spent."""
+
+    samples: int
+    wall: float
+    gpu_hours: float
+    usd: float
+    score: float
+    program_id: int | None
+    sampler: str
+    island: int | None
+
+    def at(self, unit: str) -> float:
+        return getattr(self, unit)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramInfo:
+    id: int
+    score: float
+    island: int | None
+    parents: tuple[int, ...]
+    sampler: str
+
+
+@dataclasses.dataclass
+class SamplerStats:
+    """What one sampler produced; latencies kept for medians."""
+
+    samples: int = 0
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    gpu_seconds: float = 0.0
+    usd: float = 0.0
+    outcomes: Counter = dataclasses.field(default_factory=Counter)
+    improvements: int = 0
+    errors: int = 0
+
+    @property
+    def valid_rate(self) -> float | None:
+        return _valid_rate(self.outcomes)
+
+
+@dataclasses.dataclass
+class RunData:
+    """A run as reports see it. `wall` is seconds since the run started, not
+    counting the time a run was down before a resume."""
+
+    dir: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    start: dict[str, Any] = dataclasses.field(default_factory=dict)
+    end: dict[str, Any] | None = None
+    wall: float = 0.0
+    samples: int = 0
+    gpu_seconds: float = 0.0
+    usd: float = 0.0
+    evaluation_seconds: float = 0.0
+    best: list[BestPoint] = dataclasses.field(default_factory=list)
+    outcomes: Counter = dataclasses.field(default_factory=Counter)  # (outcome, reason) -> n
+    samplers: dict[str, SamplerStats] = dataclasses.field(default_factory=dict)
+    programs: dict[int, ProgramInfo] = dataclasses.field(default_factory=dict)
+    islands: dict[int, list[int]] = dataclasses.field(default_factory=dict)  # live programs
+    improvements: int = 0
+    holdout: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    kinds: Counter = dataclasses.field(default_factory=Counter)
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("seed", self.start.get("seed"))
+
+    @property
+    def running(self) -> bool:
+        """No run_end yet: the run is going, or it crashed."""
+        return self.end is None
+
+    @property
+    def best_score(self) -> float | None:
+        return self.best[-1].score if self.best else None
+
+    @property
+    def valid_rate(self) -> float | None:
+        return _valid_rate(Counter({outcome: n for (outcome, _), n in self.outcomes.items()}))
+
+    @property
+    def improvements_per_1k(self) -> float | None:
+        return 1000 * self.improvements / self.samples if self.samples else None
+
+    def extent(self, unit: str) -> float:
+        """How much of the budget in `unit` the run has spent so far."""
+        return {"samples": float(self.samples), "wall": self.wall,
+                "gpu_hours": self.gpu_seconds / 3600, "usd": self.usd}[unit]
+
+    def best_at(self, unit: str, budget: float) -> float | None:
+        """The best score once `budget` was spent; None if the run has not
+        spent that much (yet), or had no scored program by then."""
+        if budget > self.extent(unit) + 1e-9:
+            return None
+        value = None
+        for point in self.best:
+            if point.at(unit) > budget:
+                break
+            value = point.score
+        return value
+
+    def reached(self, unit: str, threshold: float) -> float | None:
+        """The budget spent when the best score first reached `threshold`."""
+        for point in self.best:
+            if point.score >= threshold:
+                return point.at(unit)
+        return None
+
+
+def _valid_rate(outcomes: Counter) -> float | None:
+    """Samples that became a scored program (duplicates included), out of the
+    samples with an outcome so far (a live run has some in flight)."""
+    decided = sum(outcomes[outcome] for outcome in OUTCOMES)
+    return (outcomes["valid"] + outcomes["duplicate"]) / decided if decided else None
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return (Path(path) / runlog.EVENTS).is_file()
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories named directly, or found one level inside a folder of runs."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if is_run_dir(path):
+            found.append(path)
+        elif path.is_dir() and (inside := sorted(p for p in path.iterdir() if is_run_dir(p))):
+            found.extend(inside)
+        else:
+            raise FileNotFoundError(f"{path}: not a run directory (no {runlog.EVENTS}) "
+                                    "and no run directories inside")
+    return found
+
+
+def read_run(run_dir: str | Path) -> RunData:
+    """Reads a run directory. Problems that do not stop the report (a truncated
+    last line, a missing config) are warned about and kept in `.warnings`."""
+    run_dir = Path(run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = RunData(run_dir, _read_json(run_dir / runlog.CONFIG),
+                      _read_json(run_dir / runlog.SUMMARY, missing=None))
+        folder = _Folder(run)
+        for event in runlog.read_events(run_dir):
+            folder.add(event)
+    for warning in caught:
+        run.warnings.append(str(warning.message))
+        warnings.warn(str(warning.message), stacklevel=2)
+    return run
+
+
+def _read_json(path: Path, missing: Any = "warn") -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        if missing != "warn":
+            return missing
+        warnings.warn(f"{path}: missing; the report has no config for this run", stacklevel=2)
+        return {}
+    except json.JSONDecodeError as error:
+        warnings.warn(f"{path}: not valid JSON ({error}); ignored", stacklevel=2)
+        return {} if missing == "warn" else missing
+
+
+def number(value: Any) -> float | None:
+    """A float from a logged value; None for missing, non-numeric or non-finite
+    values (the log writes NaN and infinity as strings)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def reason_key(text: Any, limit: int = 70) -> str:
+    """A reason shortened so that reasons differing only in names, numbers or
+    line numbers are counted together (a traceback is known by its last line)."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    line = lines[-1] if lines else "(no reason given)"
+    line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
+    line = re.sub(r"\d+(\.\d+)?", "N", line)
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+class _Folder:
+    """Folds events into a RunData, one at a time."""
+
+    def __init__(self, run: RunData):
+        self.run = run
+        self.t0: float | None = None
+        self.last_t: float | None = None
+        self.paused = 0.0  # seconds between a crash and its resume
+
+    def add(self, event: dict[str, Any]) -> None:
+        run = self.run
+        kind = str(event.get("kind", ""))
+        run.kinds[kind] += 1
+        t = number(event.get("t"))
+        if t is not None:
+            if self.t0 is None:
+                self.t0 = t
+            if kind in ("resume", "run_start") and run.start and self.last_t is not None:
+                self.paused += max(0.0, t - self.last_t)
+            self.last_t = t
+            run.wall = max(run.wall, t - self.t0 - self.paused)
+        handler = getattr(self, "_" + kind, None)
+        if handler is not None:
+            handler(event)
+
+    def _sampler(self, name: Any) -> SamplerStats:
+        return self.run.samplers.setdefault(str(name or "?"), SamplerStats())
+
+    def _run_start(self, event: dict[str, Any]) -> None:
+        if not self.run.start:
+            self.run.start = event
+
+    def _run_end(self, event: dict[str, Any]) -> None:
+        self.run.end = event
+        if isinstance(event.get("holdout"), dict):
+            for input_set, score in event["holdout"].items():
+                self.run.holdout.setdefault(input_set, number(score))
+
+    def _sample(self, event: dict[str, Any]) -> None:
+        run, stats = self.run, self._sampler(event.get("sampler"))
+        gpu, usd = number(event.get("gpu_seconds")) or 0.0, number(event.get("usd")) or 0.0
+        run.samples += 1
+        run.gpu_seconds += gpu
+        run.usd += usd
+        stats.samples += 1
+        stats.gpu_seconds += gpu
+        stats.usd += usd
+        if (latency := number(event.get("latency"))) is not None:
+            stats.latencies.append(latency)
+        stats.prompt_tokens += int(number(event.get("prompt_tokens")) or 0)
+        stats.completion_tokens += int(number(event.get("completion_tokens")) or 0)
+
+    def _count(self, event: dict[str, Any], outcome: str, reason: str) -> None:
+        self.run.outcomes[(outcome, reason)] += 1
+        self._sampler(event.get("sampler")).outcomes[outcome] += 1
+
+    def _rejection(self, event: dict[str, Any]) -> None:
+        self._count(event, "rejected", reason_key(event.get("reason")))
+
+    def _evaluation(self, event: dict[str, Any]) -> None:
+        if not event.get("duplicate"):
+            self.run.evaluation_seconds += number(event.get("duration")) or 0.0
+        if event.get("sample") is None:  # the initial program, not a sample
+            return
+        status = str(event.get("status", "?"))
+        if status != "ok":
+            self._count(event, "invalid", f"{status}: {reason_key(event.get('reason'))}")
+        elif event.get("duplicate"):
+            self._count(event, "duplicate", "same normal form as an earlier program")
+        else:
+            self._count(event, "valid", "scored")
+
+    def _sampler_error(self, event: dict[str, Any]) -> None:
+        self._sampler(event.get("sampler")).errors += 1
+
+    def _registration(self, event: dict[str, Any]) -> None:
+        program = self._program(event)
+        if program is None:
+            return
+        parent_scores = [self.run.programs[p].score for p in program.parents
+                         if p in self.run.programs]
+        if event.get("sample") is not None and parent_scores and program.score > max(
+                parent_scores):
+            self.run.improvements += 1
+            self._sampler(program.sampler).improvements += 1
+        self._place(program)
+
+    def _reset(self, event: dict[str, Any]) -> None:
+        island = event.get("island")
+        self.run.islands[island] = []
+        founder = event.get("founder")
+        if isinstance(founder, dict):
+            program = self._program({**founder, "island": founder.get("island", island)})
+            if program is not None:
+                self._place(program)
+
+    def _holdout(self, event: dict[str, Any]) -> None:
+        self.run.holdout[str(event.get("input_set"))] = number(event.get("score"))
+
+    def _program(self, event: dict[str, Any]) -> ProgramInfo | None:
+        score, program_id = number(event.get("score")), event.get("program_id")
+        if score is None or not isinstance(program_id, int):
+            return None
+        parents = tuple(p for p in event.get("parents") or () if isinstance(p, int))
+        program = ProgramInfo(program_id, score, event.get("island"), parents,
+                              str(event.get("sampler") or ""))
+        self.run.programs[program_id] = program
+        return program
+
+    def _place(self, program: ProgramInfo) -> None:
+        """On its island, and a new best point if it beats every earlier one."""
+        run = self.run
+        run.islands.setdefault(program.island, []).append(program.id)
+        if run.best and program.score <= run.best[-1].score:
+            return
+        run.best.append(BestPoint(run.samples, run.wall, run.gpu_seconds / 3600, run.usd,
+                                  program.score, program.id, program.sampler, program.island))
