@@ -1,0 +1,453 @@
+"""The host side of the sandbox: a pool of warm workers that evaluate programs.
+
+Each worker (sandbox/worker.py, started under bubblewrap where it works) has
+imported the spec once; an evaluation is one fork of a worker, jailed, with a
+deadline enforced from outside. The pool survives anything a program does: a
+worker that dies or stops answering is killed and replaced, and the queue of
+evaluations waiting for a worker is never dropped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import math
+import os
+import queue
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox import isolation as _isolation
+
+STATUSES = ("ok", "timeout", "memory", "crashed", "error", "invalid_output", "forbidden")
+WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
+
+# How long a worker may take beyond the evaluation's own deadline before the
+# host calls it hung: the worker reaps the child and ships the result.
+ANSWER_GRACE = 5.0
+# A worker builds an input set on its first use (trusted spec code, not timed
+# by the evaluation's deadline); this much longer is allowed then.
+INPUT_BUILD_GRACE = 120.0
+START_TIMEOUT = 120.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits of one evaluation (all requested inputs together).
+
+    Attributes:
+      timeout: wall-clock seconds, enforced from outside the evaluated process.
+      cpu_seconds: RLIMIT_CPU; None derives it from the timeout (threads burn
+        CPU faster than the wall clock, so this catches them early).
+      memory_mb: RLIMIT_AS of the evaluated child (includes the warm worker's
+        own mappings, about 100 MB with numpy).
+      file_size_mb: RLIMIT_FSIZE; the private /tmp holds 4x this (at least 64 MB).
+      open_files: RLIMIT_NOFILE.
+      output_bytes: cap on each of the captured stdout and stderr.
+      result_bytes: cap on the JSON result.
+    """
+
+    timeout: float = 30.0
+    cpu_seconds: float | None = None
+    memory_mb: int = 2048
+    file_size_mb: int = 16
+    open_files: int = 64
+    output_bytes: int = 1 << 20
+    result_bytes: int = 64 << 20
+
+    def for_worker(self) -> dict[str, float]:
+        values = dataclasses.asdict(self)
+        if self.cpu_seconds is None:
+            values["cpu_seconds"] = math.ceil(self.timeout) + 1
+        return values
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one evaluation came to.
+
+    Attributes:
+      status: "ok" | "timeout" | "memory" | "crashed" (a signal, or exiting
+        without a result) | "error" (an exception) | "invalid_output" (not
+        JSON, too big, wrong shape) | "forbidden" (a blocked system call).
+      outputs: one JSON value per requested input id, in order (status ok).
+      detail: e.g. "ZeroDivisionError: division by zero [input 3]",
+        "killed by SIGSEGV".
+      duration: wall seconds of the evaluation.
+      stdout, stderr: what the program printed, capped.
+    """
+
+    status: str
+    outputs: list[Any] | None
+    detail: str = ""
+    duration: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+
+
+class SandboxError(RuntimeError):
+    """The pool cannot work at all (e.g. the spec fails to import in a worker)."""
+
+
+class _WorkerLost(Exception):
+    """The worker died or broke the protocol."""
+
+
+class _WorkerHung(Exception):
+    """The worker did not answer in time."""
+
+
+@dataclasses.dataclass
+class _Job:
+    request: dict[str, Any]
+    future: concurrent.futures.Future[Outcome]
+
+
+class _WorkerProcess:
+    """One worker process and the host's end of its protocol."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_isolation.clean_environment(),
+            start_new_session=True,  # its own group: killed as a whole
+            cwd="/",
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._in = self.process.stdin
+        self._out = self.process.stdout.fileno()
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
+        self.warm: set[str] = set()  # input sets this worker has built
+        self.hello: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def request(self, message: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes]:
+        try:
+            self._in.write(json.dumps(message).encode() + b"\n")
+            self._in.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
+            raise _WorkerLost(f"could not send the request: {error}") from None
+        return self.receive(deadline)
+
+    def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        line = self._read(deadline, line=True)
+        try:
+            header = json.loads(line)
+            size = int(header.get("payload", 0))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise _WorkerLost(f"unreadable answer: {error}") from None
+        return header, self._read(deadline, size=size)
+
+    def _read(self, deadline: float, line: bool = False, size: int = 0) -> bytes:
+        while True:
+            if line and (end := self._buffer.find(b"\n")) >= 0:
+                data = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                return data
+            if not line and len(self._buffer) >= size:
+                data = bytes(self._buffer[:size])
+                del self._buffer[:size]
+                return data
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _WorkerHung()
+            readable, _, _ = select.select([self._out], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self._out, 1 << 20)
+            if not chunk:
+                raise _WorkerLost(f"the worker exited ({self._exit_status()})")
+            self._buffer += chunk
+
+    def _exit_status(self) -> str:
+        try:
+            code = self.process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return "still running"
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+
+    def kill(self) -> None:
+        with self._lock:
+            if self.process.returncode is not None:
+                return
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.process.kill()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+
+
+class SandboxPool:
+    """A pool of warm sandbox workers for one spec file.
+
+    Attributes:
+      isolation: what the requested level resolved to, "bwrap" or "process".
+      isolation_reason: why, in words (bubblewrap missing, probe failure, ...).
+      isolation_detail: the layers in force, e.g. "bwrap; seccomp on;
+        evaluations as uid 200123" (filled in once the workers have started).
+    """
+
+    def __init__(
+        self,
+        spec_path: str | os.PathLike[str],
+        workers: int = 2,
+        limits: Limits = Limits(),
+        isolation: str = "auto",
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.spec_path = Path(spec_path).resolve()
+        if not self.spec_path.is_file():
+            raise SandboxError(f"{self.spec_path}: spec file not found")
+        self.limits = limits
+        hidden = tuple(
+            str(path)
+            for path in (self.spec_path, WORKER_SCRIPT.parent)
+            if _under(path, ("/tmp", "/dev/shm"))
+        )
+        choice = _resolve(isolation, hidden)
+        self.isolation = choice.level
+        self.isolation_reason = choice.reason
+        self.isolation_detail = choice.level
+        self._bind_paths = hidden
+        self._tmp: str | None = None
+        if self.isolation == "process":
+            self._tmp = tempfile.mkdtemp(prefix="funsearch-sandbox-")
+            os.chmod(self._tmp, 0o711)  # evaluations (other uids) enter their own dirs only
+        self._uid_base = (
+            _isolation.UID_BASE + (os.getpid() % 10_000) * 1024 if os.geteuid() == 0 else None
+        )
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._workers: list[_WorkerProcess | None] = [None] * workers
+        self._started = [threading.Event() for _ in range(workers)]
+        self._start_errors: list[str | None] = [None] * workers
+        self._threads = [
+            threading.Thread(target=self._serve, args=(slot,), daemon=True, name=f"sandbox-{slot}")
+            for slot in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        for event in self._started:
+            event.wait()
+        errors = [error for error in self._start_errors if error]
+        if errors:
+            self.close()
+            raise SandboxError(f"{self.spec_path}: sandbox worker failed to start: {errors[0]}")
+
+    # --- public API ------------------------------------------------------------
+
+    def submit(
+        self,
+        program: str,
+        function_name: str,
+        input_set: str,
+        input_ids: list[str] | None = None,
+    ) -> concurrent.futures.Future[Outcome]:
+        """Queues one evaluation: `program` run on `input_ids` of `input_set` (all if None)."""
+        future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+        request = {
+            "program": program,
+            "function": function_name,
+            "input_set": input_set,
+            "input_ids": None if input_ids is None else [str(i) for i in input_ids],
+        }
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the sandbox pool is closed")
+            self._queue.put(_Job(request, future))
+        return future
+
+    def run(
+        self,
+        program: str,
+        function_name: str,
+        input_set: str,
+        input_ids: list[str] | None = None,
+    ) -> Outcome:
+        return self.submit(program, function_name, input_set, input_ids).result()
+
+    def worker_pids(self) -> list[int]:
+        """Host pids of the live worker processes (bwrap's, under bubblewrap)."""
+        return [worker.pid for worker in self._workers if worker is not None]
+
+    def close(self) -> None:
+        """Stops the workers; evaluations still queued are cancelled."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.future.cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        for worker in list(self._workers):
+            if worker is not None:
+                worker.kill()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one thread per worker slot -------------------------------------------
+
+    def _serve(self, slot: int) -> None:
+        # The worker is started from this long-lived thread on purpose: bwrap's
+        # --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that
+        # started it ends.
+        try:
+            self._workers[slot] = self._start(slot)
+        except SandboxError as error:
+            self._start_errors[slot] = str(error)
+        finally:
+            self._started[slot].set()
+        try:
+            while (job := self._queue.get()) is not None:
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                job.future.set_result(self._evaluate(slot, job))
+        finally:
+            worker = self._workers[slot]
+            self._workers[slot] = None
+            if worker is not None:
+                worker.close()
+
+    def _evaluate(self, slot: int, job: _Job) -> Outcome:
+        worker = self._workers[slot]
+        if worker is None:
+            try:
+                worker = self._workers[slot] = self._start(slot)
+            except SandboxError as error:
+                return Outcome("error", None, f"sandbox worker could not start: {error}")
+        input_set = job.request["input_set"]
+        grace = ANSWER_GRACE + (0.0 if input_set in worker.warm else INPUT_BUILD_GRACE)
+        began = time.monotonic()
+        try:
+            header, payload = worker.request(job.request, began + self.limits.timeout + grace)
+        except (_WorkerLost, _WorkerHung) as error:
+            self._replace(slot, worker)
+            duration = time.monotonic() - began
+            if self._closed:
+                return Outcome("error", None, "the sandbox pool was closed", duration)
+            if isinstance(error, _WorkerHung):
+                detail = "the sandbox worker did not answer in time; it was replaced"
+                return Outcome("timeout", None, detail, duration)
+            return Outcome("crashed", None, f"the sandbox worker was lost ({error})", duration)
+        worker.warm.add(input_set)
+        return _outcome(header, payload)
+
+    def _replace(self, slot: int, worker: _WorkerProcess) -> None:
+        worker.close()
+        self._workers[slot] = None
+        if not self._closed:
+            try:
+                self._workers[slot] = self._start(slot)
+            except SandboxError:
+                pass  # the next evaluation in this slot tries again and says why
+
+    def _start(self, slot: int) -> _WorkerProcess:
+        uid = None if self._uid_base is None else self._uid_base + slot
+        config = {
+            "limits": self.limits.for_worker(),
+            "uid": uid,
+            "tmp_root": "/tmp" if self.isolation == "bwrap" else self._tmp,
+        }
+        script, spec = str(WORKER_SCRIPT), str(self.spec_path)
+        command = [sys.executable, "-B", script, spec, json.dumps(config)]
+        if self.isolation == "bwrap":
+            tmp_mb = max(64, 4 * self.limits.file_size_mb)
+            command = _isolation.bwrap_command(command, self._bind_paths, tmp_mb)
+        try:
+            worker = _WorkerProcess(command)
+        except OSError as error:
+            raise SandboxError(f"cannot start {command[0]}: {error}") from None
+        try:
+            hello, _ = worker.receive(time.monotonic() + START_TIMEOUT)
+        except (_WorkerLost, _WorkerHung) as error:
+            worker.close()
+            raise SandboxError(f"no hello from the worker: {error or 'timed out'}") from None
+        if not hello.get("ready"):
+            worker.close()
+            raise SandboxError(str(hello.get("error", "unknown error")))
+        worker.hello = hello
+        who = f"evaluations as uid {uid}" if uid is not None else "evaluations under the host's uid"
+        self.isolation_detail = f"{self.isolation}; {hello.get('seccomp')}; {who}"
+        return worker
+
+
+def _resolve(requested: str, bind_paths: tuple[str, ...]) -> _isolation.Choice:
+    try:
+        return _isolation.resolve(requested, bind_paths)
+    except _isolation.IsolationError as error:
+        raise SandboxError(str(error)) from None
+
+
+def _under(path: Path, roots: tuple[str, ...]) -> bool:
+    return any(path == Path(root) or Path(root) in path.parents for root in roots)
+
+
+def _outcome(header: dict[str, Any], payload: bytes) -> Outcome:
+    """The worker's answer as an Outcome; the outputs are parsed here, as data only."""
+    status = header.get("status")
+    fields = {
+        "detail": str(header.get("detail", "")),
+        "duration": float(header.get("duration", 0.0)),
+        "stdout": str(header.get("stdout", "")),
+        "stderr": str(header.get("stderr", "")),
+    }
+    if status not in STATUSES:
+        return Outcome("error", None, **{**fields, "detail": f"unknown status {status!r}"})
+    if status != "ok":
+        return Outcome(status, None, **fields)
+    try:
+        outputs = json.loads(payload)
+    except (ValueError, RecursionError) as error:
+        return Outcome("invalid_output", None, **{**fields, "detail": f"not JSON: {error}"})
+    expected = header.get("inputs")
+    if not isinstance(outputs, list) or len(outputs) != expected:
+        detail = f"expected a list of {expected} outputs"
+        return Outcome("invalid_output", None, **{**fields, "detail": detail})
+    return Outcome("ok", outputs, **fields)
