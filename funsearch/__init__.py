@@ -5,7 +5,8 @@ for the decorators below, and a spec is loaded on the host and inside every
 sandbox worker.
 """
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 __version__ = "0.1.0"
 

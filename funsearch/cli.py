@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from funsearch import config as config_module
-from funsearch import experiment, spec as spec_module
+from funsearch import experiment
+from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.engine import Status
 
@@ -139,8 +140,9 @@ def _check(arguments: argparse.Namespace) -> int:
 
     spec = spec_module.load(arguments.spec)
     console = Console()
+    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
     console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {'on the host with ' + repr(spec.score_name) if spec.score_name else 'by its run function'}")
+                  f"scores {scoring}")
     sets = [arguments.inputs] if arguments.inputs else list(spec.input_sets)
     if not sets:
         raise spec_module.SpecError(f"{spec.path}: no @funsearch.inputs function")

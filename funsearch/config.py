@@ -81,7 +81,9 @@ class EvaluatorConfig(_Strict):
 
 class SamplerConfig(_Strict):
     """One proposer. Backends: mutation (no model), openai, vllm, replay.
-    settings: backend-specific options, validated by the backend."""
+    settings: backend-specific options, validated by the backend.
+    record: a JSONL file every sample of this sampler is appended to, for the
+      replay backend (any backend can be recorded)."""
 
     name: str
     backend: Literal["mutation", "openai", "vllm", "replay"] = "mutation"
@@ -98,6 +100,7 @@ class SamplerConfig(_Strict):
     api_key_env: str = ""
     max_concurrency: int = Field(8, ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
+    record: str = ""
 
 
 class Budget(_Strict):
@@ -141,7 +144,7 @@ class ExperimentConfig(_Strict):
     base_dir: str = Field(".", exclude=True)
 
     @model_validator(mode="after")
-    def _names_unique(self) -> "ExperimentConfig":
+    def _names_unique(self) -> ExperimentConfig:
         names = [sampler.name for sampler in self.samplers]
         if len(set(names)) != len(names):
             raise ValueError(f"samplers: names must be unique, got {names}")

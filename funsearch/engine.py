@@ -13,7 +13,8 @@ import concurrent.futures as cf
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from funsearch import code, prompt
 from funsearch.config import ExperimentConfig
@@ -59,6 +60,24 @@ class Counters:
 
 
 @dataclasses.dataclass
+class Progress:
+    """Where a run stood when its log ends: what `resume` needs to go on.
+
+    Attributes:
+      counters, spent: as the engine had them (spent.wall: run time so far).
+      next_sample: the id the next sample gets.
+      best_score: the best score registered so far.
+      cache: normal hash -> evaluation, so known programs are not evaluated again.
+    """
+
+    counters: Counters
+    spent: Spent
+    next_sample: int
+    best_score: float | None
+    cache: dict[str, Evaluation]
+
+
+@dataclasses.dataclass
 class Status:
     """A snapshot for the live view."""
 
@@ -100,11 +119,14 @@ class Engine:
         self._spent = Spent()
         self._pending: dict[cf.Future, _Pending] = {}
         self._cache: dict[str, Evaluation] = {}  # normal hash -> evaluation
+        # Duplicates of a program still being evaluated wait for its result.
+        self._waiting: dict[str, list[_Pending]] = {}
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
         self._stop = threading.Event()
         self._started = time.monotonic()
+        self._wall_before = 0.0  # run time of earlier sessions of a resumed run
         self._last_status = 0.0
 
     def stop(self) -> None:
@@ -127,6 +149,18 @@ class Engine:
         self._cache[code.normal_hash(program)] = evaluation
         self._update_best(programs[0], sample=None)
 
+    def restore(self, progress: Progress) -> None:
+        """Goes on from a replayed run log instead of `initialize` (the backend's
+        database was rebuilt from the same log)."""
+        self.counters = dataclasses.replace(progress.counters)
+        self._spent = dataclasses.replace(progress.spent)
+        self._wall_before = progress.spent.wall
+        self._next_sample = progress.next_sample
+        self._best_score = progress.best_score
+        self._cache = dict(progress.cache)
+        self._on_island = {(program.island, code.normal_hash(program.source))
+                           for program in self._database.programs()}
+
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""
         reason = None
@@ -141,7 +175,7 @@ class Engine:
         return reason
 
     def status(self, reason: str | None = None) -> Status:
-        elapsed = time.monotonic() - self._started
+        elapsed = self._wall_before + time.monotonic() - self._started
         return Status(elapsed, dataclasses.replace(self.counters), self._best_score,
                       list(self._database.island_best_scores()),
                       self.counters.samples / elapsed if elapsed > 0 else 0.0, reason)
@@ -149,7 +183,7 @@ class Engine:
     def _stop_reason(self) -> str | None:
         if self._stop.is_set():
             return "stopped"
-        self._spent.wall = time.monotonic() - self._started
+        self._spent.wall = self._wall_before + time.monotonic() - self._started
         return exhausted(self._config.scheduler.budget, self._spent, self._best_score)
 
     def _in_flight(self, kind: str) -> int:
@@ -184,8 +218,11 @@ class Engine:
             pending = self._pending.pop(future)
             if pending.kind == "sample":
                 self._on_samples(future, pending)
-            else:
-                self._on_evaluation(future.result(), pending)
+                continue
+            evaluation = future.result()
+            self._on_evaluation(evaluation, pending)
+            for duplicate in self._waiting.pop(pending.program_hash, []):
+                self._on_evaluation(evaluation, duplicate, duplicate=True)
 
     def _finish_in_flight(self) -> None:
         """Lets evaluations already started finish; no new samples are used."""
@@ -228,15 +265,20 @@ class Engine:
         if program_hash in self._cache:
             self.counters.duplicates += 1
             self._on_evaluation(self._cache[program_hash], evaluation_pending, duplicate=True)
-            return
-        future = self._backend.submit_evaluation(program)
-        self._pending[future] = evaluation_pending
+        elif program_hash in self._waiting:
+            self.counters.duplicates += 1
+            self._waiting[program_hash].append(evaluation_pending)
+        else:
+            self._waiting[program_hash] = []
+            future = self._backend.submit_evaluation(program)
+            self._pending[future] = evaluation_pending
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:
         if not duplicate:
             self.counters.evaluated += 1
-            self._cache[pending.program_hash] = evaluation
+            if evaluation.status != "lost":  # says nothing about the program: try it again
+                self._cache[pending.program_hash] = evaluation
         self._log.append("evaluation", sample=pending.sample_id, sampler=pending.sampler,
                          **_evaluation_fields(evaluation, pending.program, pending.program_hash,
                                               duplicate))
@@ -268,7 +310,8 @@ class Engine:
         for reset in registration.resets:
             self.counters.resets += 1
             self._log.append("reset", island=reset.island, epoch=reset.epoch,
-                             source_island=reset.source_island, founder=_program_fields(reset.founder))
+                             source_island=reset.source_island,
+                             founder=_program_fields(reset.founder))
             self._on_island = {key for key in self._on_island if key[0] != reset.island}
             self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
 

@@ -87,7 +87,8 @@ class Evaluator:
     def evaluate(self, program: str, input_set: str | None = None) -> Evaluation:
         return self.submit(program, input_set).result()
 
-    def _score(self, outcome: Outcome, input_set: str, ids: list[str], started: float) -> Evaluation:
+    def _score(self, outcome: Outcome, input_set: str, ids: list[str],
+               started: float) -> Evaluation:
         duration = outcome.duration or (time.monotonic() - started)
         if outcome.status != "ok":
             return Evaluation(outcome.status, reason=outcome.detail, duration=duration,
@@ -98,7 +99,7 @@ class Evaluator:
                               reason=f"{len(outputs)} outputs for {len(ids)} inputs")
         instances = self.instances(input_set)
         scores: dict[str, float] = {}
-        for input_id, output in zip(ids, outputs):
+        for input_id, output in zip(ids, outputs, strict=True):
             try:
                 scores[input_id] = self._spec.score(instances[input_id], output)
             except Exception as error:  # untrusted output: any failure to score it is invalid

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from funsearch import runlog, spec as spec_module
+from funsearch import runlog
+from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine, Status
 

@@ -46,7 +46,8 @@ def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     for index, program in enumerate(versions):
         renamed = code.rename(program, function_name, f"{function_name}_v{index}")
         if index > 0:
-            renamed = _with_docstring(renamed, f"Improved version of `{function_name}_v{index - 1}`.")
+            improved = f"Improved version of `{function_name}_v{index - 1}`."
+            renamed = _with_docstring(renamed, improved)
         shown.append(renamed)
     head = code.header(versions[-1], f"{function_name}_v{version}")
     doc = f'    """Improved version of `{function_name}_v{version - 1}`."""\n'

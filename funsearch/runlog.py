@@ -16,8 +16,9 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 EVENTS = "events.jsonl"
 CONFIG = "config.json"

@@ -16,9 +16,10 @@ import dataclasses
 import importlib.util
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from funsearch import code
 

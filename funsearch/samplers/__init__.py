@@ -26,6 +26,7 @@ class Sample:
       latency: seconds the request took (shared by the samples of one request).
       prompt_tokens, completion_tokens: as reported by the backend (0 if none).
       gpu_seconds: GPUs of the replica x busy time attributed to this sample.
+      usd: what the sample cost at the prices in the backend's settings (0 if none).
     """
 
     text: str
@@ -34,12 +35,13 @@ class Sample:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     gpu_seconds: float = 0.0
+    usd: float = 0.0
 
 
 class Sampler(Protocol):
     name: str
 
-    def sample(self, query: "Query", n: int) -> list[Sample]:
+    def sample(self, query: Query, n: int) -> list[Sample]:
         """n proposals for the query; may block on I/O."""
         ...
 
@@ -48,8 +50,17 @@ class SamplerError(RuntimeError):
     """A backend that cannot serve (misconfigured, server gone); not bad output."""
 
 
-def make_sampler(config: "SamplerConfig", seed: int = 0) -> Sampler:
-    """The backend a sampler config names."""
+def make_sampler(config: SamplerConfig, seed: int = 0) -> Sampler:
+    """The backend a sampler config names, recording its samples if `record` is set."""
+    sampler = _make_backend(config, seed)
+    if config.record:
+        from funsearch.samplers.replay import record
+
+        return record(sampler, config.record)
+    return sampler
+
+
+def _make_backend(config: SamplerConfig, seed: int) -> Sampler:
     if config.backend == "mutation":
         from funsearch.samplers.mutation import MutationSampler
 
@@ -61,7 +72,7 @@ def make_sampler(config: "SamplerConfig", seed: int = 0) -> Sampler:
     if config.backend == "vllm":
         from funsearch.samplers.vllm_engine import VLLMSampler
 
-        return VLLMSampler(config)
+        return VLLMSampler(config, seed=seed)
     if config.backend == "replay":
         from funsearch.samplers.replay import ReplaySampler
 

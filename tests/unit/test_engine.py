@@ -1,0 +1,132 @@
+"""The search loop end to end on one machine: real sandbox, real files.
+
+The samplers here are scripted (they return chosen texts) so each test can
+say exactly which samples are good, bad, duplicated or better; the mutation
+proposer is exercised end to end in test_quickstart.
+"""
+
+import itertools
+import json
+import runpy
+import textwrap
+
+import pytest
+
+from funsearch import config as config_module
+from funsearch import experiment, runlog
+from funsearch.samplers import Sample
+
+SPEC = '''
+"""Maximise -|f(x) - 3x| over a few inputs."""
+import funsearch
+
+@funsearch.inputs
+def train():
+    return [1.0, 2.0, 4.0]
+
+@funsearch.inputs
+def holdout():
+    return [8.0, 16.0]
+
+@funsearch.run
+def evaluate(x):
+    return f(x)
+
+@funsearch.score
+def score(x, output):
+    return -abs(output - 3 * x)
+
+@funsearch.evolve
+def f(x):
+    """Guess 3x."""
+    return x
+'''
+
+
+class ScriptedSampler:
+    """Returns the given texts in order, cycling."""
+
+    def __init__(self, name, texts):
+        self.name = name
+        self._texts = itertools.cycle(texts)
+
+    def sample(self, query, n):
+        return [Sample(next(self._texts), self.name, latency=0.001) for _ in range(n)]
+
+
+def make_config(tmp_path, samples, **extra):
+    (tmp_path / "spec.py").write_text(textwrap.dedent(SPEC))
+    data = {
+        "name": "t", "seed": 1, "out": str(tmp_path / "runs"),
+        "problem": {"spec": "spec.py", "inputs": "train", "holdout": ["holdout"]},
+        "database": {"islands": 2, "functions_per_prompt": 2},
+        "evaluator": {"workers": 2, "timeout": 10, "isolation": "process"},
+        "samplers": [{"name": "scripted", "samples_per_prompt": 2}],
+        "scheduler": {"budget": {"samples": samples}, "max_in_flight": 2},
+        "runtime": {"kind": "inline"},
+        "base_dir": str(tmp_path),
+    }
+    for key, value in extra.items():
+        data[key] = value
+    return config_module.from_dict(data)
+
+
+def events_of(run_dir, kind):
+    return [event for event in runlog.read_events(run_dir) if event["kind"] == kind]
+
+
+def test_run_logs_every_sample_and_stops_at_the_sample_budget(tmp_path):
+    texts = ["    return 2 * x\n", "    return 3 * x\n", "not code at all", "    return x / 0\n"]
+    config = make_config(tmp_path, samples=12)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", texts)})
+    assert result.stop_reason.startswith("sample budget reached")
+    assert len(events_of(result.run_dir, "sample")) == 12
+    rejections = events_of(result.run_dir, "rejection")
+    assert len(rejections) == 3 and all("not code" in r["reason"] for r in rejections)
+    failed = [e for e in events_of(result.run_dir, "evaluation") if e["status"] == "error"]
+    assert failed and "ZeroDivisionError" in failed[0]["reason"]
+    assert result.best_score == 0.0  # 3x is exact
+    assert result.holdout == {"holdout": 0.0}
+    assert result.counters["duplicates"] > 0  # the same bodies came back several times
+
+
+def test_duplicates_reuse_the_cached_evaluation(tmp_path):
+    config = make_config(tmp_path, samples=10)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", ["    return 2 * x\n", "    # same program, other layout\n    return (2*x)\n"])})
+    evaluations = [e for e in events_of(result.run_dir, "evaluation") if e["sample"] is not None]
+    fresh = [e for e in evaluations if not e["duplicate"]]
+    assert len(fresh) == 1 and len(evaluations) == 10
+    assert {e["hash"] for e in evaluations} == {fresh[0]["hash"]}
+
+
+def test_best_py_is_the_whole_spec_with_the_best_function_and_runs(tmp_path):
+    config = make_config(tmp_path, samples=4)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", ["    return 3 * x\n"])})
+    namespace = runpy.run_path(str(result.run_dir / "best.py"))
+    assert namespace["evaluate"](5.0) == 15.0
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["best_score"] == 0.0 and summary["holdout"] == {"holdout": 0.0}
+    registrations = events_of(result.run_dir, "registration")
+    initial = [r for r in registrations if r["sample"] is None]
+    assert len(initial) == 2  # one copy per island
+    assert any(r["score"] == 0.0 and r["parents"] for r in registrations)
+
+
+def test_a_failing_initial_program_is_a_clear_error(tmp_path):
+    config = make_config(tmp_path, samples=2)
+    (tmp_path / "spec.py").write_text(textwrap.dedent(SPEC).replace(
+        '    """Guess 3x."""\n    return x', '    """Guess 3x."""\n    return x / 0'))
+    with pytest.raises(RuntimeError, match="initial 'f' does not evaluate: error: ZeroDivisionError"):
+        experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", ["    return x\n"])})
+
+
+def test_target_score_stops_the_run(tmp_path):
+    config = make_config(tmp_path, samples=1000)
+    config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={
+        "budget": config_module.Budget(samples=1000, target_score=0.0)})})
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", ["    return 2 * x\n", "    return 3 * x\n"])})
+    assert result.stop_reason.startswith("target score reached")
+    assert len(events_of(result.run_dir, "sample")) < 1000
