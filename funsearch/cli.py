@@ -235,11 +235,12 @@ def _compare(arguments: argparse.Namespace) -> int:
         raise ValueError(error.args[0]) from None
     console = Console()
     compare.render(comparison, console)
+    png = compare.plot_png(comparison) if arguments.plot or arguments.html else None
     if arguments.plot:
-        compare.plot(comparison, arguments.plot)
+        arguments.plot.write_bytes(png)
         console.print(f"plot: {arguments.plot}")
     if arguments.html:
-        compare.write_html(comparison, arguments.html)
+        compare.write_html(comparison, arguments.html, png)
         console.print(f"html: {arguments.html}")
     return 0
 

@@ -285,7 +285,9 @@ def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 100)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(5.5 * len(comparison.units), 4.2), layout="constrained")
+    # A fixed layout: constrained/tight layout would draw the figure twice.
+    figure = Figure(figsize=(5.5 * len(comparison.units), 4.2))
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.91, wspace=0.3)
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(comparison.units), squeeze=False)[0]
     for ax, unit in zip(axes, comparison.units, strict=True):
@@ -301,7 +303,7 @@ def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 100)
             line, = ax.plot(grid, mean, drawstyle="steps-post", label=f"{group} (n={len(runs)})")
             ax.fill_between(grid, low, high, step="post", alpha=0.25, color=line.get_color())
         ax.axvline(comparison.budgets[unit], color="grey", linestyle=":", linewidth=1)
-        ax.set_xlabel(f"{_LABELS[unit]} ({UNITS[unit]})" if unit != "samples" else "samples")
+        ax.set_xlabel({"wall": "wall time (s)", "usd": "cost (USD)"}.get(unit, _LABELS[unit]))
         ax.set_ylabel("best score")
         ax.set_title(f"best score vs {_LABELS[unit]}")
         ax.grid(alpha=0.3)
@@ -309,11 +311,16 @@ def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 100)
     figure.savefig(out, format="png", dpi=100)
 
 
-def write_html(comparison: Comparison, out: str | Path) -> None:
-    """A self-contained page: the tables, the flags and the plot inline."""
+def plot_png(comparison: Comparison) -> bytes:
     buffer = io.BytesIO()
     plot(comparison, buffer)
-    image = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def write_html(comparison: Comparison, out: str | Path, png: bytes | None = None) -> None:
+    """A self-contained page: the tables, the flags and the plot inline
+    (`png`: the plot already drawn, else it is drawn here)."""
+    image = base64.b64encode(png or plot_png(comparison)).decode("ascii")
     e = html.escape
     head = "".join(f"<th>{e(f'{g} (n={len(m)})')}</th>" for g, m in comparison.groups.items())
     metrics = "".join(
