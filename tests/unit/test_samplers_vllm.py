@@ -1,0 +1,332 @@
+"""The vllm backend: request building and output handling.
+
+CI has no GPU, so vLLM itself cannot run here: these tests inject a test
+double of the `vllm` module through sys.modules. It mimics vLLM's documented
+async-engine API (AsyncEngineArgs, AsyncLLMEngine.from_engine_args,
+`generate(prompt, SamplingParams(n=...), request_id)` as an async iterator of
+cumulative RequestOutputs with `prompt_token_ids` and `outputs[i].index/text/
+token_ids`, get_tokenizer().apply_chat_template, shutdown) and records how it
+was called. Everything else (the event-loop thread, the concurrency limit,
+GPU-time accounting, errors) is the real sampler code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from funsearch import config as config_module
+from funsearch import prompt
+from funsearch.config import SamplerConfig
+from funsearch.samplers import SamplerError, make_sampler
+from funsearch.samplers.backend import COMPLETION_STOP, BusyShare, SamplerConfigError, split
+from funsearch.samplers.vllm_engine import VLLMSampler, VLLMSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = '''def priority(item, bins):
+    """Returns a priority per bin."""
+    return -(bins - item)
+'''
+
+
+class FakeVLLM(types.ModuleType):
+    """A stand-in for the `vllm` module (see the module docstring for why)."""
+
+    def __init__(self, texts: list[str], async_tokenizer: bool = False, fail_start: bool = False):
+        super().__init__("vllm")
+        module = self
+        self.texts = texts
+        self.engine_args: dict = {}
+        self.requests: list[tuple[str, dict, str]] = []
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.shut_down = False
+        self.error: Exception | None = None
+
+        class AsyncEngineArgs:
+            def __init__(self, model: str, **kwargs):
+                if "bogus_option" in kwargs:
+                    raise TypeError("__init__() got an unexpected keyword argument 'bogus_option'")
+                module.engine_args = {"model": model, **kwargs}
+
+        class SamplingParams:
+            def __init__(self, **kwargs):
+                self.kwargs = kwargs
+                self.n = kwargs.get("n", 1)
+
+        class Tokenizer:
+            def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+                assert tokenize is False and add_generation_prompt is True
+                turns = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
+                return turns + "<|assistant|>"
+
+        class AsyncLLMEngine:
+            @classmethod
+            def from_engine_args(cls, engine_args):
+                if fail_start:
+                    raise RuntimeError("CUDA out of memory")
+                asyncio.get_running_loop()  # the real engine starts tasks on the running loop
+                return cls()
+
+            def get_tokenizer(self):
+                if async_tokenizer:  # vLLM < 0.11: a coroutine
+                    async def tokenizer():
+                        return Tokenizer()
+                    return tokenizer()
+                return Tokenizer()
+
+            async def generate(self, prompt, sampling_params, request_id):
+                module.requests.append((prompt, sampling_params.kwargs, request_id))
+                module.in_flight += 1
+                module.max_in_flight = max(module.max_in_flight, module.in_flight)
+                try:
+                    if module.gate is not None:
+                        await module.gate.wait()
+                    if module.error is not None:
+                        raise module.error
+                    n = sampling_params.n
+                    texts = [module.texts[i % len(module.texts)] for i in range(n)]
+                    # Streaming: a partial output first, then the finished one;
+                    # outputs listed out of index order.
+                    yield _output(prompt, [text[: len(text) // 2] for text in texts], False)
+                    await asyncio.sleep(0)
+                    yield _output(prompt, texts, True)
+                finally:
+                    module.in_flight -= 1
+
+            def shutdown(self):
+                module.shut_down = True
+
+        self.AsyncEngineArgs = AsyncEngineArgs
+        self.SamplingParams = SamplingParams
+        self.AsyncLLMEngine = AsyncLLMEngine
+
+
+def _output(prompt: str, texts: list[str], finished: bool):
+    completions = [types.SimpleNamespace(index=i, text=text, token_ids=list(range(len(text.split()))),
+                                         finish_reason="stop" if finished else None)
+                   for i, text in enumerate(texts)]
+    return types.SimpleNamespace(prompt=prompt, prompt_token_ids=list(range(len(prompt.split()))),
+                                 outputs=completions[::-1], finished=finished)
+
+
+TEXTS = ["    return -bins\n", "    return bins - item\n", "```python\ndef priority(item, bins):\n"
+         "    return item / bins\n```"]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    module = FakeVLLM(TEXTS)
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return module
+
+
+@pytest.fixture
+def make(fake_vllm):
+    made: list[VLLMSampler] = []
+
+    def build(**fields) -> VLLMSampler:
+        fields.setdefault("model", "Qwen/Qwen2.5-Coder-1.5B-Instruct")
+        sampler = make_sampler(SamplerConfig(name=fields.pop("name", "coder"), backend="vllm",
+                                             **fields), seed=7)
+        made.append(sampler)
+        return sampler
+
+    yield build
+    for sampler in made:
+        sampler.close()
+
+
+def _query() -> prompt.Query:
+    return prompt.build_query("import numpy as np\n", "priority", [PROGRAM, PROGRAM])
+
+
+def test_importing_funsearch_does_not_import_vllm():
+    code = ("import sys, funsearch, funsearch.samplers, funsearch.samplers.vllm_engine, "
+            "funsearch.engine; assert 'vllm' not in sys.modules, 'vllm imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_without_vllm_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    with pytest.raises(SamplerConfigError, match=r"pip install 'funsearch\[vllm\]'") as error:
+        make_sampler(SamplerConfig(name="coder", backend="vllm", model="m"))
+    assert "sampler 'coder'" in str(error.value)
+
+
+def test_engine_arguments_follow_the_sampler_config(make, fake_vllm):
+    make(gpus_per_replica=2, settings={"max_model_len": 8192, "engine_args": {"quantization": "awq"}})
+    assert fake_vllm.engine_args == {
+        "model": "Qwen/Qwen2.5-Coder-1.5B-Instruct", "tensor_parallel_size": 2,
+        "gpu_memory_utilization": 0.9, "dtype": "auto", "seed": 7, "max_model_len": 8192,
+        "quantization": "awq"}
+
+
+def test_a_fraction_of_a_gpu_lowers_the_memory_share(make, fake_vllm):
+    make(gpus_per_replica=0.5)
+    assert fake_vllm.engine_args["tensor_parallel_size"] == 1
+    assert fake_vllm.engine_args["gpu_memory_utilization"] == pytest.approx(0.45)
+
+
+def test_completion_mode_sends_the_program_with_sampling_params(make, fake_vllm):
+    sampler = make(temperature=0.8, top_p=0.95, max_tokens=256)
+    query = _query()
+    samples = sampler.sample(query, 3)
+    sent_prompt, params, request_id = fake_vllm.requests[0]
+    assert sent_prompt == query.completion
+    assert params == {"n": 3, "temperature": 0.8, "top_p": 0.95, "max_tokens": 256,
+                      "stop": list(COMPLETION_STOP)}
+    assert request_id.startswith("coder-")
+    # The final (cumulative) output, in index order.
+    assert [sample.text for sample in samples] == TEXTS
+    assert {sample.sampler for sample in samples} == {"coder"}
+
+
+@pytest.mark.parametrize("async_tokenizer", [False, True])
+def test_chat_mode_renders_the_messages_with_the_chat_template(monkeypatch, async_tokenizer):
+    fake = FakeVLLM(TEXTS, async_tokenizer=async_tokenizer)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    sampler = make_sampler(SamplerConfig(name="chat", backend="vllm", model="m", mode="chat"))
+    try:
+        query = _query()
+        sampler.sample(query, 1)
+        sent_prompt, params, _ = fake.requests[0]
+        assert sent_prompt.startswith(f"<|system|>{prompt.SYSTEM_MESSAGE}<|end|><|user|>")
+        assert sent_prompt.endswith("<|assistant|>")
+        assert query.messages[1]["content"] in sent_prompt
+        assert "stop" not in params
+    finally:
+        sampler.close()
+
+
+def test_tokens_and_gpu_seconds_are_recorded_per_sample(make, fake_vllm):
+    sampler = make(gpus_per_replica=2, settings={"usd_per_gpu_hour": 7200})
+    query = _query()
+    samples = sampler.sample(query, 3)
+    assert sum(sample.prompt_tokens for sample in samples) == len(query.completion.split())
+    assert [sample.completion_tokens for sample in samples] == [len(t.split()) for t in TEXTS]
+    latency = samples[0].latency
+    assert latency > 0 and all(sample.latency == latency for sample in samples)
+    # Alone on the engine, a request is charged GPUs x latency, shared by its samples.
+    assert sum(sample.gpu_seconds for sample in samples) == pytest.approx(2 * latency)
+    assert samples[0].usd == pytest.approx(samples[0].gpu_seconds * 2)
+
+
+def test_requests_in_flight_share_the_gpu_time(make, fake_vllm):
+    sampler = make(gpus_per_replica=1, max_concurrency=2)
+    fake_vllm.gate = asyncio.Event()
+    results: list[list] = []
+    threads = [threading.Thread(target=lambda: results.append(sampler.sample(_query(), 1)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: fake_vllm.in_flight == 2)
+    sampler._loop.call_soon_threadsafe(fake_vllm.gate.set)
+    for thread in threads:
+        thread.join(timeout=10)
+    first, second = (result[0] for result in results)
+    # Overlapping requests are not charged twice for the time they overlap.
+    assert first.gpu_seconds + second.gpu_seconds < first.latency + second.latency
+    assert fake_vllm.max_in_flight == 2
+
+
+def test_concurrency_limit_holds_requests_back(make, fake_vllm):
+    sampler = make(max_concurrency=1)
+    fake_vllm.gate = asyncio.Event()
+    threads = [threading.Thread(target=sampler.sample, args=(_query(), 1)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: fake_vllm.in_flight == 1)
+    time.sleep(0.2)  # room for a second request to arrive if the limit leaked
+    assert len(fake_vllm.requests) == 1
+    sampler._loop.call_soon_threadsafe(fake_vllm.gate.set)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert fake_vllm.max_in_flight == 1 and len(fake_vllm.requests) == 3
+    assert len({request_id for _, _, request_id in fake_vllm.requests}) == 3
+
+
+def test_an_engine_error_is_a_sampler_error(make, fake_vllm):
+    sampler = make()
+    fake_vllm.error = ValueError("prompt is longer than max_model_len")
+    with pytest.raises(SamplerError, match="request coder-0 failed: ValueError: prompt is longer"):
+        sampler.sample(_query(), 1)
+    fake_vllm.error = None
+    assert len(sampler.sample(_query(), 1)) == 1  # the sampler still serves
+
+
+def test_a_request_over_its_timeout_is_aborted(make, fake_vllm):
+    sampler = make(settings={"timeout": "50ms"})
+    fake_vllm.gate = asyncio.Event()  # never set: the engine never answers
+    with pytest.raises(SamplerError, match="no output within 0.05 s"):
+        sampler.sample(_query(), 1)
+    _wait_for(lambda: fake_vllm.in_flight == 0)  # the request was cancelled in the engine
+
+
+def test_a_model_that_cannot_start_fails_at_creation(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", FakeVLLM(TEXTS, fail_start=True))
+    with pytest.raises(SamplerError, match="could not start model 'm': RuntimeError: CUDA out of"):
+        make_sampler(SamplerConfig(name="big", backend="vllm", model="m"))
+
+
+def test_close_shuts_the_engine_down(make, fake_vllm):
+    sampler = make()
+    sampler.close()
+    assert fake_vllm.shut_down
+    assert not sampler._thread.is_alive()
+
+
+def test_config_errors_name_the_key(make, fake_vllm):
+    with pytest.raises(SamplerConfigError, match=r"samplers\.coder\.settings\.gpu_memory_util"):
+        make(settings={"gpu_memory_utilization": 1.5})
+    with pytest.raises(SamplerConfigError, match=r"samplers\.coder\.settings\.engine_args"):
+        make(settings={"engine_args": {"bogus_option": 1}})
+    with pytest.raises(SamplerConfigError, match=r"samplers\.coder\.gpus_per_replica"):
+        make(gpus_per_replica=1.5)
+    with pytest.raises(SamplerConfigError, match=r"samplers\.coder\.model"):
+        make(model="")
+
+
+def test_busy_time_is_shared_between_overlapping_requests():
+    now = [0.0]
+    busy = BusyShare(clock=lambda: now[0])
+    first = busy.begin()
+    now[0] = 1.0
+    second = busy.begin()  # 0..1: first alone; 1..3: both
+    now[0] = 3.0
+    assert busy.end(first) == (3.0, pytest.approx(2.0))
+    now[0] = 4.0  # 3..4: second alone
+    assert busy.end(second) == (3.0, pytest.approx(2.0))
+    # Shares add up to the four seconds the resource was busy.
+
+
+def test_split_keeps_the_total():
+    assert split(10, 3) == [4, 3, 3]
+    assert split(2, 4) == [1, 1, 0, 0]
+    assert sum(split(12345, 7)) == 12345
+
+
+def test_sampler_sizes_experiment_is_valid():
+    experiment = config_module.load(ROOT / "experiments" / "sampler_sizes.toml")
+    vllm_samplers = [s for s in experiment.samplers if s.backend == "vllm"]
+    assert [s.size for s in vllm_samplers] == ["0.5B", "1.5B", "7B"]
+    for sampler in vllm_samplers:
+        VLLMSettings.model_validate(sampler.settings)
+        assert sampler.gpus_per_replica >= 1 and sampler.mode == "chat"
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
