@@ -112,7 +112,10 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
         head.add_row(label, value)
     head.add_row("progress", f"{run.samples} samples in {fmt_seconds(run.wall)}, "
                              f"{run.gpu_seconds / 3600:.3g} GPU-hours, ${run.usd:.2f}, "
-                             f"{fmt_seconds(run.evaluation_seconds)} in the sandbox")
+                             f"{fmt_seconds(run.evaluation_seconds)} in the sandbox" + (
+                                 f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"
+                                 if run.evaluation_cpu_seconds else ""))
+    head.add_row("events", ", ".join(f"{kind} {n}" for kind, n in run.kinds.most_common()))
     head.add_row("best score", f"{fmt(run.best_score)} (train)" + "".join(
         f", {fmt(score)} ({name})" for name, score in run.holdout.items()))
     if run.samples and run.best:

@@ -24,6 +24,7 @@ from funsearch import runlog
 # Budget units of equal-budget comparisons, and how each is written.
 UNITS = {"samples": "samples", "wall": "seconds", "gpu_hours": "GPU-hours", "usd": "USD"}
 OUTCOMES = ("valid", "duplicate", "invalid", "rejected")
+_STARTS = ("run_start", "resume")  # a session of a run begins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,8 @@ class RunData:
     samples: int = 0
     gpu_seconds: float = 0.0
     usd: float = 0.0
-    evaluation_seconds: float = 0.0
+    evaluation_seconds: float = 0.0  # wall time in the sandbox
+    evaluation_cpu_seconds: float = 0.0  # where the log has it
     best: list[BestPoint] = dataclasses.field(default_factory=list)
     outcomes: Counter = dataclasses.field(default_factory=Counter)  # (outcome, reason) -> n
     samplers: dict[str, SamplerStats] = dataclasses.field(default_factory=dict)
@@ -115,7 +117,10 @@ class RunData:
 
     @property
     def valid_rate(self) -> float | None:
-        return _valid_rate(Counter({outcome: n for (outcome, _), n in self.outcomes.items()}))
+        by_outcome: Counter = Counter()
+        for (outcome, _), n in self.outcomes.items():
+            by_outcome[outcome] += n
+        return _valid_rate(by_outcome)
 
     @property
     def improvements_per_1k(self) -> float | None:
@@ -213,7 +218,7 @@ def number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def reason_key(text: Any, limit: int = 70) -> str:
+def reason_key(text: Any, limit: int = 90) -> str:
     """A reason shortened so that reasons differing only in names, numbers or
     line numbers are counted together (a traceback is known by its last line)."""
     lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
@@ -240,10 +245,12 @@ class _Folder:
         if t is not None:
             if self.t0 is None:
                 self.t0 = t
-            if kind in ("resume", "run_start") and run.start and self.last_t is not None:
+            if kind in _STARTS and run.start and self.last_t is not None:
                 self.paused += max(0.0, t - self.last_t)
             self.last_t = t
             run.wall = max(run.wall, t - self.t0 - self.paused)
+        if kind in _STARTS and run.start:
+            run.end = None  # resumed: going again, whether it ended or crashed before
         handler = getattr(self, "_" + kind, None)
         if handler is not None:
             handler(event)
@@ -285,6 +292,7 @@ class _Folder:
     def _evaluation(self, event: dict[str, Any]) -> None:
         if not event.get("duplicate"):
             self.run.evaluation_seconds += number(event.get("duration")) or 0.0
+            self.run.evaluation_cpu_seconds += number(event.get("cpu_seconds")) or 0.0
         if event.get("sample") is None:  # the initial program, not a sample
             return
         status = str(event.get("status", "?"))

@@ -29,7 +29,8 @@ def write_run(path, seed=0, sampler="small", model="", policy="round_robin", sam
               rejections=(1,), islands=1, resets=(), end=True, **config_changes):
     """A run directory. registrations: (sample index, score, parent ids) with
     program ids 1, 2, ... in order (the initial program is 0, score 0.0);
-    samples not registered, duplicated or rejected fail in the sandbox."""
+    samples not registered, duplicated or rejected fail in the sandbox (NameError at
+    even indices, ZeroDivisionError at odd ones)."""
     config = {"name": "synthetic", "seed": seed, "out": "runs",
               "problem": {"spec": "problems/tsp.py", "inputs": "train", "holdout": []},
               "database": {"islands": islands, "functions_per_prompt": 2},
@@ -80,9 +81,10 @@ def write_run(path, seed=0, sampler="small", model="", policy="round_robin", sam
             event(t, "rejection", sample=index, sampler=sampler,
                   reason=f"not code: invalid syntax (line {index})", text="???")
         else:
+            reason = (f"Traceback ...\nNameError: name 'x{index}' is not defined" if index % 2 == 0
+                      else "ZeroDivisionError: float division by zero")
             event(t, "evaluation", sample=index, sampler=sampler, hash=f"h{index}",
-                  duplicate=False, status="error", score=None, scores=None,
-                  reason=f"Traceback ...\nNameError: name 'x{index}' is not defined",
+                  duplicate=False, status="error", score=None, scores=None, reason=reason,
                   duration=0.5, program="")
         for reset_index, island, founder_id, score in resets:
             if reset_index == index:
@@ -187,7 +189,8 @@ def test_outcomes_improvements_and_sampler_costs_are_counted(tmp_path):
     assert run.outcomes == {("valid", "scored"): 3,
                             ("duplicate", "same normal form as an earlier program"): 1,
                             ("rejected", "not code: invalid syntax (line N)"): 1,
-                            ("invalid", "error: NameError: name '…' is not defined"): 15}
+                            ("invalid", "error: NameError: name '…' is not defined"): 7,
+                            ("invalid", "error: ZeroDivisionError: float division by zero"): 8}
     assert run.valid_rate == pytest.approx(4 / 20)
     assert run.improvements_per_1k == pytest.approx(100.0)
     small = run.samplers["small"]
@@ -205,7 +208,9 @@ def test_show_prints_lineage_outcomes_and_samplers_and_resets_empty_an_island(tm
     text = rendered(report.show, run)
     assert "4 ← 3 ← 2 ← 0" in text  # best on island 0, through its best parents
     assert "9 ← 0" in text  # the founder, copied from the initial program's copy
-    assert re.search(r"invalid\s+│\s+error: NameError: name '…' is not defined\s+│\s+15", text)
+    assert re.search(r"invalid\s+│\s+error: NameError: name '…' is not defined\s+│\s+7", text)
+    assert re.search(r"invalid\s+│\s+error: ZeroDivisionError: float division by zero\s+│\s+8",
+                     text)
     assert re.search(r"small\s+│\s+20\s+│\s+20.0%", text)  # samples and valid rate
     assert "ended: sample budget reached" in text
 
@@ -250,10 +255,13 @@ def test_a_live_run_is_read_as_far_as_it_is_written(tmp_path):
 
 def test_wall_time_does_not_count_the_time_a_run_was_down_before_resume(tmp_path):
     log_lines = [{"t": 0.0, "kind": "run_start"}, {"t": 10.0, "kind": "sample"},
+                 {"t": 12.0, "kind": "run_end", "reason": "stopped"},
                  {"t": 1000.0, "kind": "resume"}, {"t": 1005.0, "kind": "sample"}]
     (tmp_path / runlog.EVENTS).write_text("".join(json.dumps(e) + "\n" for e in log_lines))
     (tmp_path / runlog.CONFIG).write_text("{}")
-    assert rundata.read_run(tmp_path).wall == 15.0
+    run = rundata.read_run(tmp_path)
+    assert run.wall == 17.0 and run.samples == 2
+    assert run.running  # resumed after its run_end, and not ended again
 
 
 # --- comparisons ----------------------------------------------------------------------
