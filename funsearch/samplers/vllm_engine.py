@@ -55,7 +55,8 @@ class VLLMSettings(Settings):
     stop: stop sequences (default: the next top-level statement in
       completion mode, none in chat mode).
     timeout: seconds one request may take before it is aborted (none by default).
-    engine_args: further AsyncEngineArgs fields, e.g. {quantization = "awq"}.
+    engine_args: further AsyncEngineArgs fields, e.g. {quantization = "awq"}
+      (with tensor parallelism, distributed_executor_backend is "mp" unless set here).
     usd_per_gpu_hour: price of a GPU-hour, for the `usd` of each sample.
     """
 
@@ -157,6 +158,10 @@ class VLLMSampler:
             "dtype": settings.dtype,
             "seed": seed if settings.seed is None else settings.seed,
         }
+        if arguments["tensor_parallel_size"] > 1:
+            # The replica's GPUs are already ours (Ray reserved them for this
+            # actor): vLLM's own processes use them, instead of asking Ray for more.
+            arguments["distributed_executor_backend"] = "mp"
         if settings.max_model_len is not None:
             arguments["max_model_len"] = settings.max_model_len
         if settings.enforce_eager:

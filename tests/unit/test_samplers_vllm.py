@@ -168,7 +168,7 @@ def test_engine_arguments_follow_the_sampler_config(make, fake_vllm):
     assert fake_vllm.engine_args == {
         "model": "Qwen/Qwen2.5-Coder-1.5B-Instruct", "tensor_parallel_size": 2,
         "gpu_memory_utilization": 0.9, "dtype": "auto", "seed": 7, "max_model_len": 8192,
-        "quantization": "awq"}
+        "distributed_executor_backend": "mp", "quantization": "awq"}
 
 
 def test_a_fraction_of_a_gpu_lowers_the_memory_share(make, fake_vllm):
