@@ -29,6 +29,9 @@ import sys
 
 LEVELS = ("auto", "bwrap", "process")
 
+# Hidden under bwrap (private empty file systems), apart from what must be seen.
+MASKED_HOMES = ("/root", "/home")
+
 # Per-pool uids for evaluations (as root): one per worker slot, so concurrent
 # evaluations cannot read each other's files or count against each other's
 # process limit. Far above any uid a distribution hands out.
@@ -77,7 +80,7 @@ class Choice:
     reason: str
 
 
-def resolve(requested: str, bind_paths: tuple[str, ...] = ()) -> Choice:
+def resolve(requested: str, visible: tuple[str, ...] = ()) -> Choice:
     """The strongest level available for `requested` ("auto" | "bwrap" | "process").
 
     `bwrap` must actually start a sandbox here (inside a container without user
@@ -87,7 +90,7 @@ def resolve(requested: str, bind_paths: tuple[str, ...] = ()) -> Choice:
         raise IsolationError(f"isolation must be one of {', '.join(LEVELS)}, not '{requested}'")
     if requested == "process":
         return Choice("process", "process isolation requested")
-    problem = _bwrap_problem(bind_paths)
+    problem = _bwrap_problem(tuple(visible) + interpreter_paths())
     if problem is None:
         return Choice("bwrap", "bubblewrap works here")
     if requested == "bwrap":
@@ -96,10 +99,10 @@ def resolve(requested: str, bind_paths: tuple[str, ...] = ()) -> Choice:
 
 
 @functools.lru_cache(maxsize=8)
-def _bwrap_problem(bind_paths: tuple[str, ...]) -> str | None:
+def _bwrap_problem(visible: tuple[str, ...]) -> str | None:
     if shutil.which("bwrap") is None:
         return "bwrap not found on PATH"
-    command = bwrap_command([sys.executable, "-c", "pass"], bind_paths, tmp_mb=1)
+    command = bwrap_command([sys.executable, "-c", "pass"], visible, tmp_mb=1)
     try:
         probe = subprocess.run(command, capture_output=True, timeout=30, env=clean_environment())
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -110,13 +113,15 @@ def _bwrap_problem(bind_paths: tuple[str, ...]) -> str | None:
     return None
 
 
-def bwrap_command(command: list[str], bind_paths: tuple[str, ...], tmp_mb: int) -> list[str]:
+def bwrap_command(command: list[str], visible: tuple[str, ...], tmp_mb: int) -> list[str]:
     """`command` wrapped in bubblewrap.
 
     As root no user namespace is made (uid 0 stays real, so the worker can
     drop each evaluation to its own uid); otherwise bwrap maps the caller's uid.
-    `bind_paths` (the spec, this folder) are mounted read-only again after the
-    private /tmp, so files that live under /tmp stay visible.
+    /tmp, /dev/shm and the home folders are replaced by empty file systems
+    (so no secret of the host's users is readable); the paths in `visible`
+    that lie under them (the interpreter, the spec, this folder) are mounted
+    back read-only.
     """
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
     args += ["--unshare-uts", "--unshare-cgroup-try"]
@@ -127,7 +132,16 @@ def bwrap_command(command: list[str], bind_paths: tuple[str, ...], tmp_mb: int) 
     # directory, which the worker makes and removes.
     for tmpfs, size_mb in (("/tmp", tmp_mb), ("/dev/shm", 1)):
         args += ["--perms", "0755", "--size", str(size_mb << 20), "--tmpfs", tmpfs]
-    for path in bind_paths:
+    for home in MASKED_HOMES:
+        if os.path.isdir(home):
+            args += ["--perms", "0755", "--size", str(1 << 20), "--tmpfs", home]
+    made: set[str] = set()
+    for path in _outermost(p for p in visible if _masked(p)):
+        # bwrap would make the missing parents 0700; evaluations must pass them.
+        for parent in reversed(_parents_below_mask(path)):
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
         args += ["--ro-bind", path, path]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
@@ -135,6 +149,42 @@ def bwrap_command(command: list[str], bind_paths: tuple[str, ...], tmp_mb: int) 
             args += ["--cap-add", capability]
     args += ["--chdir", "/"]
     return args + ["--"] + command
+
+
+def interpreter_paths() -> tuple[str, ...]:
+    """What this Python needs to start and import its installed packages."""
+    import site
+    import sysconfig
+
+    paths = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    paths.add(os.path.dirname(os.path.realpath(sys.executable)))
+    paths.update(sysconfig.get_paths().values())
+    paths.update(site.getsitepackages())
+    paths.add(site.getusersitepackages())
+    return tuple(sorted(p for p in paths if p and os.path.isabs(p) and os.path.exists(p)))
+
+
+def _masked(path: str) -> bool:
+    roots = ("/tmp", "/dev/shm") + MASKED_HOMES
+    return any(path == root or path.startswith(root + "/") for root in roots)
+
+
+def _parents_below_mask(path: str) -> list[str]:
+    parents = []
+    parent = os.path.dirname(path)
+    while _masked(parent) and parent not in ("/tmp", "/dev/shm") + MASKED_HOMES:
+        parents.append(parent)
+        parent = os.path.dirname(parent)
+    return parents
+
+
+def _outermost(paths) -> list[str]:
+    """The paths without those inside another one of them."""
+    kept: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths}):
+        if not any(path.startswith(outer.rstrip("/") + "/") for outer in kept):
+            kept.append(path)
+    return kept
 
 
 def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -230,16 +230,13 @@ class SandboxPool:
         if not self.spec_path.is_file():
             raise SandboxError(f"{self.spec_path}: spec file not found")
         self.limits = limits
-        hidden = tuple(
-            str(path)
-            for path in (self.spec_path, WORKER_SCRIPT.parent)
-            if _under(path, ("/tmp", "/dev/shm"))
-        )
-        choice = _resolve(isolation, hidden)
+        # Under bwrap these stay visible even where they lie in /tmp or /root.
+        visible = (str(self.spec_path), str(WORKER_SCRIPT.parent))
+        choice = _resolve(isolation, visible)
         self.isolation = choice.level
         self.isolation_reason = choice.reason
         self.isolation_detail = choice.level
-        self._bind_paths = hidden
+        self._visible = visible + _isolation.interpreter_paths()
         self._tmp: str | None = None
         if self.isolation == "process":
             self._tmp = tempfile.mkdtemp(prefix="funsearch-sandbox-")
@@ -399,7 +396,7 @@ class SandboxPool:
         command = [sys.executable, "-B", script, spec, json.dumps(config)]
         if self.isolation == "bwrap":
             tmp_mb = max(64, 4 * self.limits.file_size_mb)
-            command = _isolation.bwrap_command(command, self._bind_paths, tmp_mb)
+            command = _isolation.bwrap_command(command, self._visible, tmp_mb)
         try:
             worker = _WorkerProcess(command)
         except OSError as error:
@@ -423,10 +420,6 @@ def _resolve(requested: str, bind_paths: tuple[str, ...]) -> _isolation.Choice:
         return _isolation.resolve(requested, bind_paths)
     except _isolation.IsolationError as error:
         raise SandboxError(str(error)) from None
-
-
-def _under(path: Path, roots: tuple[str, ...]) -> bool:
-    return any(path == Path(root) or Path(root) in path.parents for root in roots)
 
 
 def _outcome(header: dict[str, Any], payload: bytes) -> Outcome:

@@ -1,0 +1,139 @@
+"""Attacks on time, memory, output and the result channel."""
+
+from __future__ import annotations
+
+import os
+
+from tests.security.conftest import LIMITS, attack, choices
+
+
+def test_endless_loop_times_out(quick_pool):
+    outcome = attack(quick_pool, "while True:\n    pass")
+    assert (outcome.status, outcome.detail) == ("timeout", "exceeded the 0.5 s wall-clock limit")
+    assert outcome.outputs is None
+
+
+def test_sleeping_past_the_deadline_times_out(quick_pool):
+    outcome = attack(quick_pool, "import time\ntime.sleep(3600)")
+    assert (outcome.status, outcome.detail) == ("timeout", "exceeded the 0.5 s wall-clock limit")
+
+
+def test_one_huge_allocation_is_a_memory_outcome(pool):
+    outcome = attack(pool, "return len(bytearray(1 << 34))")
+    assert (outcome.status, outcome.detail) == ("memory", "MemoryError: out of memory [input near]")
+
+
+def test_growing_memory_is_a_memory_outcome(pool):
+    outcome = attack(pool, "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 24))")
+    assert (outcome.status, outcome.detail) == ("memory", "MemoryError: out of memory [input near]")
+
+
+def test_endless_recursion_is_an_error(pool):
+    outcome = attack(pool, "return pick(items, target)")
+    assert outcome.status == "error"
+    assert outcome.detail == (
+        "RecursionError: maximum recursion depth exceeded [input near]"
+    )
+
+
+def test_printing_100_mb_is_capped_and_the_result_kept(pool):
+    outcome = attack(
+        pool,
+        """
+        import sys
+        sys.stdout.write("x" * 100_000_000)
+        sys.stderr.write("y" * 100_000_000)
+        return min(items, key=lambda item: abs(item - target))
+        """,
+    )
+    assert outcome.status == "ok"
+    assert choices(outcome) == [3, 6]
+    assert outcome.stdout == "x" * LIMITS.output_bytes + "\n[... truncated]"
+    assert outcome.stderr == "y" * LIMITS.output_bytes + "\n[... truncated]"
+
+
+def test_a_result_over_the_cap_is_invalid_output(pool):
+    outcome = attack(pool, f"return 'x' * {LIMITS.result_bytes + 1}")
+    assert outcome.status == "invalid_output"
+    assert outcome.detail.endswith("bytes is larger than the limit")
+
+
+def test_a_result_forged_past_the_cap_on_the_result_pipe_is_invalid_output(pool):
+    # The child's result pipe is fd 3; writing straight to it skips the
+    # child's own size check, so the worker's cap must catch it.
+    outcome = attack(
+        pool,
+        f"""
+        import os
+        os.write(3, b"O[" + b" " * {LIMITS.result_bytes + 10})
+        os._exit(0)
+        """,
+    )
+    assert outcome.status == "invalid_output"
+    assert outcome.detail == f"result larger than the limit of {LIMITS.result_bytes} bytes"
+
+
+def test_a_malformed_result_is_invalid_output(pool):
+    outcome = attack(pool, "import os\nos.write(3, b'O[{not json')\nos._exit(0)")
+    assert outcome.status == "invalid_output"
+    assert outcome.detail.startswith("not JSON: ")
+
+
+def test_a_deeply_nested_result_is_invalid_output(pool):
+    outcome = attack(pool, "import os\nos.write(3, b'O' + b'[' * 200000 + b']' * 200000)\nos._exit(0)")
+    assert outcome.status == "invalid_output"
+    assert outcome.detail.startswith("not JSON: ")
+
+
+def test_a_non_json_result_is_invalid_output(pool):
+    outcome = attack(pool, "return object()")
+    assert outcome.status == "invalid_output"
+    assert outcome.detail == (
+        "outputs are not JSON: TypeError: Object of type object is not JSON serializable"
+    )
+
+
+def fill(files: int) -> str:
+    """A body that writes `files` files of 1 MB into its temporary folder."""
+    return f"""
+    import os, tempfile
+    chunk = b"z" * (1 << 20)
+    for number in range({files}):
+        with open(os.path.join(tempfile.gettempdir(), f"fill-{{number}}"), "wb") as handle:
+            handle.write(chunk)
+    return [number, tempfile.gettempdir()]
+    """
+
+
+def test_filling_tmp_stops_at_its_size_and_is_cleaned_up(pool):
+    if pool.isolation == "bwrap":
+        # The private /tmp is a 64 MB tmpfs: the writes end there.
+        outcome = attack(pool, fill(1000))
+        assert outcome.status == "error"
+        assert outcome.detail.startswith("OSError: [Errno 28] No space left on device")
+    # Each evaluation's folder is removed after it, so the next one has the
+    # space again. (Without bwrap there is no size cap: bounded here.)
+    again = attack(pool, fill(40))
+    assert again.status == "ok"
+    assert [number for number, _ in choices(again)] == [39, 39]
+    assert not os.path.exists(choices(again)[0][1])
+
+
+def test_a_thread_left_running_dies_with_the_evaluation(pool):
+    outcome = attack(
+        pool,
+        """
+        import threading
+
+        def spin():
+            while True:
+                pass
+
+        threading.Thread(target=spin, daemon=False).start()
+        return threading.active_count()
+        """,
+    )
+    assert outcome.status == "ok"
+    assert choices(outcome) == [2, 3]  # the first input's thread was still spinning
+    after = attack(pool, "import threading\nreturn threading.active_count()")
+    assert (after.status, choices(after)) == ("ok", [1, 1])
