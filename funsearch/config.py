@@ -83,7 +83,9 @@ class SamplerConfig(_Strict):
     """One proposer. Backends: mutation (no model), openai, vllm, replay.
     settings: backend-specific options, validated by the backend.
     record: a JSONL file every sample of this sampler is appended to, for the
-      replay backend (any backend can be recorded)."""
+      replay backend (any backend can be recorded).
+    price_per_gpu_hour, price_per_1k_tokens: dollars, for the `usd` of a
+      sample whose backend reports no price of its own (budget.sample_cost)."""
 
     name: str
     backend: Literal["mutation", "openai", "vllm", "replay"] = "mutation"
@@ -101,6 +103,8 @@ class SamplerConfig(_Strict):
     max_concurrency: int = Field(8, ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     record: str = ""
+    price_per_gpu_hour: float = Field(0.0, ge=0)
+    price_per_1k_tokens: float = Field(0.0, ge=0)
 
 
 class Budget(_Strict):
@@ -114,13 +118,42 @@ class Budget(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    """policy: which sampler serves the next prompt. max_in_flight: prompts
-    being sampled or evaluated at once (backpressure)."""
+    """policy: which sampler serves the next prompt: `fixed` (a draw with
+      `weights`), `round_robin`, or the cost-aware bandits `ucb` and `thompson`
+      (most improvements per unit of `cost`; see funsearch/policies.py).
+    cost: the bandits' unit: "compute" (GPU-seconds, or request seconds without
+      GPUs, plus evaluation seconds), "gpu_seconds", "seconds" (request seconds
+      only), "usd", "samples"; "auto" is the budget's unit (see budget.cost_unit).
+    min_pulls: samples of each sampler before a bandit judges it.
+    discount: every observed sample multiplies the bandits' counts by this,
+      so they follow the search as improvements get harder (1: no discount).
+    exploration: scale of the UCB confidence level.
+    max_in_flight: prompts being sampled at once, at most. balance: let the
+      controller (funsearch/controller.py) set prompts in flight per sampler
+      under that bound so the evaluators stay `target_utilization` busy without
+      a long queue (false: always max_in_flight).
+    log_decisions, log_period: a "scheduler" event per this many decisions or
+      seconds, whichever comes first."""
 
-    policy: Literal["fixed", "round_robin"] = "round_robin"
+    policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
     weights: dict[str, float] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
-    max_in_flight: int = Field(4, ge=1)
+    cost: Literal["auto", "compute", "gpu_seconds", "seconds", "usd", "samples"] = "auto"
+    min_pulls: int = Field(20, ge=0)
+    discount: float = Field(0.999, gt=0, le=1)
+    exploration: float = Field(1.0, ge=0)
+    max_in_flight: int = Field(32, ge=1)
+    balance: bool = True
+    target_utilization: float = Field(0.9, gt=0, le=1)
+    log_decisions: int = Field(100, ge=1)
+    log_period: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _weights_valid(self) -> SchedulerConfig:
+        if any(weight < 0 for weight in self.weights.values()) or (
+                self.weights and not any(self.weights.values())):
+            raise ValueError("weights: need non-negative weights, not all zero")
+        return self
 
 
 class RuntimeConfig(_Strict):

@@ -2,9 +2,11 @@
 
 Written against small interfaces (a database, a Backend that runs samplers
 and evaluations and returns futures, a RunLog), so the inline runtime and the
-Ray runtime run this same loop. Work in flight is bounded on both sides: at
-most `max_in_flight` prompts are being sampled, and no new prompt is sent
-while the evaluation queue is full, so memory does not grow with run length.
+Ray runtime run this same loop. Work in flight is bounded on both sides: the
+scheduler says how many prompts each sampler may have in flight (at most
+`max_in_flight`, fewer when the evaluators are the bottleneck), and no new
+prompt is sent while the evaluation queue is full, so memory does not grow
+with run length.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from funsearch import code, prompt
+from funsearch.budget import sample_cost
 from funsearch.config import ExperimentConfig
 from funsearch.database import Prompt, Registration
 from funsearch.evaluator import Evaluation
@@ -101,6 +104,7 @@ class _Pending:
     sample_id: int = -1
     program: str = ""
     program_hash: str = ""
+    submitted: float = 0.0  # time.monotonic() when the prompt was sent
 
 
 class Engine:
@@ -112,7 +116,11 @@ class Engine:
         self._database = backend.database
         self._log = log
         self._on_status = on_status or (lambda status: None)
-        self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed)
+        # Backends with two evaluation slots per sandbox worker need not say how many workers.
+        workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
+        self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
+                                    workers=max(1, workers),
+                                    emit=lambda **fields: log.append("scheduler", **fields))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -171,6 +179,7 @@ class Engine:
             self._drain(timeout=0.2 if reason is None else None)
             self._report_status(reason)
         self._finish_in_flight()
+        self._scheduler.finish()
         self._report_status(reason, force=True)
         return reason
 
@@ -190,22 +199,34 @@ class Engine:
         return sum(1 for pending in self._pending.values() if pending.kind == kind)
 
     def _fill(self) -> None:
-        """Sends prompts while there is room on both sides (backpressure)."""
+        """Sends prompts while the scheduler has room for them and the
+        evaluation queue is not full (backpressure)."""
         budget = self._config.scheduler.budget.samples
-        while (self._in_flight("sample") < self._config.scheduler.max_in_flight
-               and self._in_flight("evaluation") < self._backend.evaluation_slots):
-            name = self._scheduler.pick()
-            n = self._samplers[name].samples_per_prompt
+        self._scheduler.tick(self._in_flight("evaluation"))
+        while self._in_flight("evaluation") < self._backend.evaluation_slots:
+            left = None
             if budget is not None:
-                promised = self._spent.samples + self._promised_samples()
-                n = min(n, budget - promised)
-                if n <= 0:
+                left = budget - self._spent.samples - self._promised_samples()
+                if left <= 0:
                     return
+            name = self._scheduler.pick(self._prompts_in_flight())
+            if name is None:
+                return
+            n = self._samplers[name].samples_per_prompt
+            n = n if left is None else min(n, left)
             chosen = self._database.prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
                                        [parent.source for parent in chosen.parents])
             future = self._backend.submit_sample(name, query, n)
-            self._pending[future] = _Pending("sample", chosen, query, name, n=n)
+            self._pending[future] = _Pending("sample", chosen, query, name, n=n,
+                                             submitted=time.monotonic())
+
+    def _prompts_in_flight(self) -> dict[str, int]:
+        counts = dict.fromkeys(self._samplers, 0)
+        for pending in self._pending.values():
+            if pending.kind == "sample":
+                counts[pending.sampler] += 1
+        return counts
 
     def _promised_samples(self) -> int:
         return sum(p.n for p in self._pending.values() if p.kind == "sample")
@@ -230,34 +251,41 @@ class Engine:
             self._drain(timeout=None)
 
     def _on_samples(self, future: cf.Future, pending: _Pending) -> None:
+        latency = time.monotonic() - pending.submitted
         try:
             samples: list[Sample] = future.result()
         except Exception as error:  # a backend failure is logged; the run goes on
             self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
                              reason=f"{type(error).__name__}: {error}"[:500])
+            self._scheduler.on_prompt(pending.sampler, latency, evaluations=0)
             return
-        for sample in samples:
-            self._on_sample(sample, pending)
+        started = sum(self._on_sample(sample, pending, len(samples)) for sample in samples)
+        self._scheduler.on_prompt(pending.sampler, latency, evaluations=started)
 
-    def _on_sample(self, sample: Sample, pending: _Pending) -> None:
+    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> bool:
+        """Logs a sample and sends its program to evaluation; True if it had to be
+        evaluated (not rejected, not a duplicate)."""
         sample_id = self._next_sample
         self._next_sample += 1
         self.counters.samples += 1
-        self._spent.samples += 1
-        self._spent.gpu_seconds += sample.gpu_seconds
+        cost = sample_cost(sample, self._samplers[pending.sampler], request_size)
+        self._spent.charge(cost)
+        self._scheduler.on_sample(sample_id, pending.sampler, cost)
         chosen = pending.prompt
         self._log.append(
             "sample", sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
             latency=round(sample.latency, 6), prompt_tokens=sample.prompt_tokens,
-            completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds)
+            completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
+            usd=round(cost.usd, 8))
         try:
             program = prompt.to_program(sample.text, pending.query)
         except prompt.Rejection as rejection:
             self.counters.rejected += 1
             self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
                              reason=str(rejection), text=sample.text[:_REJECTED_TEXT_CHARS])
-            return
+            self._scheduler.observe(sample_id, improved=False)
+            return False
         program_hash = code.normal_hash(program)
         evaluation_pending = dataclasses.replace(
             pending, kind="evaluation", sample_id=sample_id, program=program,
@@ -265,18 +293,22 @@ class Engine:
         if program_hash in self._cache:
             self.counters.duplicates += 1
             self._on_evaluation(self._cache[program_hash], evaluation_pending, duplicate=True)
-        elif program_hash in self._waiting:
+            return False
+        if program_hash in self._waiting:
             self.counters.duplicates += 1
             self._waiting[program_hash].append(evaluation_pending)
-        else:
-            self._waiting[program_hash] = []
-            future = self._backend.submit_evaluation(program)
-            self._pending[future] = evaluation_pending
+            return False
+        self._waiting[program_hash] = []
+        future = self._backend.submit_evaluation(program)
+        self._pending[future] = evaluation_pending
+        return True
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:
+        seconds = 0.0 if duplicate else evaluation.duration  # a duplicate ran nothing
         if not duplicate:
             self.counters.evaluated += 1
+            self._spent.evaluation_seconds += seconds
             if evaluation.status != "lost":  # says nothing about the program: try it again
                 self._cache[pending.program_hash] = evaluation
         self._log.append("evaluation", sample=pending.sample_id, sampler=pending.sampler,
@@ -284,21 +316,22 @@ class Engine:
                                               duplicate))
         if not evaluation.ok:
             self.counters.failed += 1
-            self._scheduler.observe(pending.sampler, improved=False, cost=1.0)
+            self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         island = pending.prompt.island
         if (island, pending.program_hash) in self._on_island:
-            self._scheduler.observe(pending.sampler, improved=False, cost=1.0)
+            self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         registration: Registration = self._database.register(
             pending.program, evaluation.scores, pending.prompt, pending.sampler)
-        self._on_registration(registration, pending, evaluation)
+        improved = self._on_registration(registration, pending, evaluation)
+        self._scheduler.observe(pending.sample_id, improved=improved, evaluation_seconds=seconds)
 
     def _on_registration(self, registration: Registration, pending: _Pending,
-                         evaluation: Evaluation) -> None:
+                         evaluation: Evaluation) -> bool:
+        """Logs a registration; True if the program beats its prompt's best parent."""
         parents_best = max(parent.score for parent in pending.prompt.parents)
         improved = evaluation.score is not None and evaluation.score > parents_best
-        self._scheduler.observe(pending.sampler, improved=improved, cost=1.0)
         if registration.program is None:
             self.counters.discarded += 1
             self._log.append("discard", sample=pending.sample_id, sampler=pending.sampler,
@@ -314,6 +347,7 @@ class Engine:
                              founder=_program_fields(reset.founder))
             self._on_island = {key for key in self._on_island if key[0] != reset.island}
             self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
+        return improved
 
     def _log_registration(self, program: Any, sample: int | None, program_hash: str) -> None:
         self._on_island.add((program.island, program_hash))

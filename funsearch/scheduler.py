@@ -1,66 +1,176 @@
-"""Which sampler serves the next prompt, and when the budget is spent.
+"""Which sampler serves the next prompt, how many prompts are in flight, and
+what every sampler has cost: the engine's one counterpart for spending a budget.
 
-The arithmetic here is pure: the engine tells the scheduler what each sample
-cost and whether it improved anything; the scheduler answers with the next
-sampler's name and whether the run should stop.
+The engine reports what happens (a prompt sent and returned, what each sample
+cost, whether its program improved on its parents, how long evaluations took,
+how many are in flight); the scheduler answers with the next sampler, or None
+while no sampler has room. The arithmetic is pure and the clock is passed in,
+so tests and studies drive it with simulated samplers on a simulated clock.
+
+An improvement is a sample whose program scores higher than the best parent
+in its prompt (reward 1, else 0; rejected, failed and duplicate samples are
+0). Its cost is in the unit `budget.cost_unit` chooses. Decisions and the
+estimates behind them go to the event log as "scheduler" events: one per
+`log_decisions` decisions or `log_period` seconds, one at every change of
+the in-flight limits, and the per-sampler ledger at the end.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from funsearch.config import Budget, SamplerConfig, SchedulerConfig
+from funsearch.budget import Cost, Spent, cost_unit, exhausted, in_unit
+from funsearch.config import SamplerConfig, SchedulerConfig
+from funsearch.controller import Controller
+from funsearch.policies import POLICIES, Arms
+
+__all__ = ["Ledger", "Scheduler", "Spent", "exhausted"]
+
+Emit = Callable[..., Any]  # RunLog.append("scheduler", **fields) or a test's list.append
 
 
 @dataclasses.dataclass
-class Spent:
-    """What the run has used so far."""
+class Ledger:
+    """What one sampler has cost and brought so far (samples with a known outcome)."""
 
+    prompts: int = 0
     samples: int = 0
-    wall: float = 0.0
+    improvements: int = 0
+    seconds: float = 0.0
     gpu_seconds: float = 0.0
+    tokens: int = 0
     usd: float = 0.0
+    evaluation_seconds: float = 0.0
+    cost: float = 0.0  # in the bandits' unit
 
-
-def exhausted(budget: Budget, spent: Spent, best_score: float | None) -> str | None:
-    """The reason the run must stop, or None while budget is left."""
-    if budget.samples is not None and spent.samples >= budget.samples:
-        return f"sample budget reached ({spent.samples} samples)"
-    if budget.wall is not None and spent.wall >= budget.wall:
-        return f"wall-time budget reached ({spent.wall:.0f} s)"
-    if budget.gpu_hours is not None and spent.gpu_seconds >= budget.gpu_hours * 3600:
-        return f"GPU budget reached ({spent.gpu_seconds / 3600:.2f} GPU-hours)"
-    if budget.usd is not None and spent.usd >= budget.usd:
-        return f"cost budget reached (${spent.usd:.2f})"
-    if (budget.target_score is not None and best_score is not None
-            and best_score >= budget.target_score):
-        return f"target score reached ({best_score:g} >= {budget.target_score:g})"
-    return None
+    def add(self, cost: Cost, evaluation_seconds: float, cost_in_unit: float,
+            improved: bool) -> None:
+        self.samples += 1
+        self.improvements += improved
+        self.seconds += cost.seconds
+        self.gpu_seconds += cost.gpu_seconds
+        self.tokens += cost.tokens
+        self.usd += cost.usd
+        self.evaluation_seconds += evaluation_seconds
+        self.cost += cost_in_unit
 
 
 class Scheduler:
-    """Chooses the sampler for each prompt: `round_robin` or `fixed` weights."""
+    """Policy, balance controller and cost ledger behind one interface."""
 
-    def __init__(self, config: SchedulerConfig, samplers: list[SamplerConfig], seed: int = 0):
-        self._names = [sampler.name for sampler in samplers]
-        self._policy = config.policy
-        self._rng = np.random.default_rng(seed)
-        self._cycle = itertools.cycle(self._names)
-        unknown = set(config.weights) - set(self._names)
+    def __init__(self, config: SchedulerConfig, samplers: list[SamplerConfig], seed: int = 0,
+                 workers: int = 1, emit: Emit | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        names = [sampler.name for sampler in samplers]
+        unknown = set(config.weights) - set(names)
         if unknown:
             raise ValueError(f"scheduler.weights: unknown samplers {sorted(unknown)}")
-        weights = np.array([config.weights.get(name, 1.0) for name in self._names], float)
-        if (weights < 0).any() or weights.sum() <= 0:
-            raise ValueError("scheduler.weights: need non-negative weights, not all zero")
-        self._probabilities = weights / weights.sum()
+        self.config = config
+        self.unit = cost_unit(config, samplers)
+        self._arms = Arms(names, config.weights, config.discount)
+        self._policy = POLICIES[config.policy](
+            self._arms, np.random.default_rng(seed), min_pulls=config.min_pulls,
+            exploration=config.exploration)
+        self._clock = clock
+        self._emit = emit or (lambda **fields: None)
+        self.controller = Controller(samplers, workers, config.max_in_flight,
+                                     config.target_utilization, adaptive=config.balance,
+                                     now=clock())
+        self.ledger = {name: Ledger() for name in names}
+        self._open: dict[int, tuple[str, Cost]] = {}  # sample id -> sampler, proposal cost
+        self.decisions = 0
+        self._since: Counter[str] = Counter()
+        self._last_decision: dict[str, str] = {}
+        self._last_emit = clock()
+        self._emit(action="controller", **self.controller.estimates())
 
-    def pick(self) -> str:
-        if self._policy == "fixed":
-            return str(self._rng.choice(self._names, p=self._probabilities))
-        return next(self._cycle)
+    # What the engine asks.
 
-    def observe(self, sampler: str, improved: bool, cost: float) -> None:
-        """Feedback after an evaluation; the adaptive policies learn from it."""
+    def pick(self, in_flight: Mapping[str, int]) -> str | None:
+        """The sampler for the next prompt, or None while none may take one.
+
+        `in_flight`: prompts being sampled per sampler."""
+        setting = self.controller.setting
+        if sum(in_flight.values()) >= setting.total:
+            return None
+        available = [arm for arm in self._arms.arms
+                     if in_flight.get(arm.name, 0) < setting.limits[arm.name]]
+        arm, reason = self._policy.choose(available)
+        if arm is None:
+            return None
+        arm.picks += 1
+        self.ledger[arm.name].prompts += 1
+        self.decisions += 1
+        self._since[arm.name] += 1
+        self._last_decision = {"sampler": arm.name, "reason": reason}
+        if (sum(self._since.values()) >= self.config.log_decisions
+                or self._clock() - self._last_emit >= self.config.log_period):
+            self._emit_decisions()
+        return arm.name
+
+    # What the engine tells.
+
+    def tick(self, evaluations_in_flight: int) -> None:
+        """The evaluations in flight now (sent and not returned)."""
+        if self.controller.tick(self._clock(), evaluations_in_flight):
+            self._emit(action="controller", **self.controller.estimates())
+
+    def on_prompt(self, sampler: str, latency: float, evaluations: int) -> None:
+        """A prompt returned after `latency` seconds and started `evaluations`."""
+        self.controller.on_prompt(sampler, latency, evaluations)
+
+    def on_sample(self, sample_id: int, sampler: str, cost: Cost) -> None:
+        """A sample arrived; its reward comes with `observe`."""
+        self._open[sample_id] = (sampler, cost)
+
+    def observe(self, sample_id: int, improved: bool, evaluation_seconds: float = 0.0) -> None:
+        """The outcome of a sample: did its program improve on its prompt's best
+        parent, and how long did its evaluation take (0 if none ran)."""
+        opened = self._open.pop(sample_id, None)
+        if opened is None:  # a sample of an earlier session of a resumed run
+            return
+        sampler, cost = opened
+        if evaluation_seconds > 0:
+            self.controller.on_evaluation(evaluation_seconds)
+        amount = in_unit(self.unit, cost, evaluation_seconds)
+        self._arms.observe(sampler, float(improved), amount)
+        self.ledger[sampler].add(cost, evaluation_seconds, amount, improved)
+
+    def finish(self) -> None:
+        """Logs the decisions not yet logged and every sampler's ledger."""
+        if self._since:
+            self._emit_decisions()
+        self._emit(action="ledger", unit=self.unit, samplers={
+            name: _rounded(dataclasses.asdict(ledger)) for name, ledger in self.ledger.items()})
+
+    # What the log shows.
+
+    def shares(self) -> dict[str, float]:
+        """Each sampler's share of the cost spent so far (in the bandits' unit)."""
+        total = sum(ledger.cost for ledger in self.ledger.values())
+        return {name: ledger.cost / total if total > 0 else 0.0
+                for name, ledger in self.ledger.items()}
+
+    def estimates(self) -> dict[str, dict[str, Any]]:
+        floor = self._arms.cost_floor()
+        shares = self.shares()
+        return {arm.name: {**arm.estimates(floor), "share": round(shares[arm.name], 4)}
+                for arm in self._arms.arms}
+
+    def _emit_decisions(self) -> None:
+        self._emit(action="decisions", policy=self.config.policy, unit=self.unit,
+                   decisions=self.decisions, since=dict(self._since), last=self._last_decision,
+                   samplers=self.estimates())
+        self._since.clear()
+        self._last_emit = self._clock()
+
+
+def _rounded(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: round(value, 6) if isinstance(value, float) else value
+            for key, value in fields.items()}
