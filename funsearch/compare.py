@@ -278,7 +278,17 @@ def difference_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
-def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 100) -> None:
+def _grid(runs: list[RunData], unit: str, end: float, points: int) -> np.ndarray:
+    """Budgets where a curve can change: every run's improvements up to `end`
+    (so the steps are exact), thinned to at most `points` on long runs."""
+    steps = {0.0, end} | {p.at(unit) for run in runs for p in run.best if p.at(unit) <= end}
+    grid = np.array(sorted(steps))
+    if len(grid) > points:
+        grid = grid[np.unique(np.linspace(0, len(grid) - 1, points).round().astype(int))]
+    return grid
+
+
+def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 400) -> None:
     """Best score against each budget, a line per group (the mean over its
     runs) in a shaded 95% bootstrap band; written as PNG."""
     # The Agg canvas directly, not pyplot: no global backend state is touched.
@@ -296,7 +306,7 @@ def plot(comparison: Comparison, out: str | Path | IO[bytes], points: int = 100)
             end = min(run.extent(unit) for run in runs)
             if end <= 0:
                 continue
-            grid = np.linspace(0, end, points)
+            grid = _grid(runs, unit, end, points)
             matrix = np.array([[np.nan if (v := run.best_at(unit, b)) is None else v
                                 for b in grid] for run in runs])
             mean, low, high = stats.bootstrap_means(matrix, seed=comparison.seed)

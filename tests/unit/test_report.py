@@ -335,6 +335,13 @@ def test_runs_whose_configs_differ_beyond_the_compared_key_are_flagged(tmp_path)
     assert compare.compare(same, by="sampler").flagged == {}
 
 
+def test_plot_steps_where_runs_improve_and_thins_long_curves(groups):
+    small = groups[:3]  # improvements after 5, 10 and 15 samples
+    assert list(compare._grid(small, "samples", 20.0, 400)) == [0, 5, 10, 15, 20]
+    assert list(compare._grid(small, "samples", 12.0, 400)) == [0, 5, 10, 12]
+    assert list(compare._grid(small, "samples", 20.0, 3)) == [0, 10, 20]
+
+
 def test_plot_is_a_valid_png_with_curves(groups, tmp_path):
     import matplotlib.image
 
