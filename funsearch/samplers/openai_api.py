@@ -60,9 +60,12 @@ class OpenAISettings(Settings):
       ignore `n` (the sampler also tops up when a server returns fewer).
     extra_body: further request fields for the server (vLLM's top_k,
       repetition_penalty, ...).
+    server_gpus: GPUs of the server (a `vllm serve` of your own), so that
+      samples carry GPU-seconds: server_gpus x their share of the time this
+      sampler had requests at the server. Not gpus_per_replica, which reserves
+      GPUs for the sampler itself (an API client needs none).
     usd_per_1k_prompt_tokens, usd_per_1k_completion_tokens, usd_per_gpu_hour:
-      prices, for the `usd` of each sample (GPU hours count when
-      gpus_per_replica says how many GPUs serve this sampler).
+      prices, for the `usd` of each sample.
     """
 
     timeout: Duration = Field(120.0, gt=0)
@@ -72,6 +75,7 @@ class OpenAISettings(Settings):
     stop: list[str] | None = None
     one_request_per_sample: bool = False
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    server_gpus: float = Field(0.0, ge=0)
     usd_per_1k_prompt_tokens: float = Field(0.0, ge=0)
     usd_per_1k_completion_tokens: float = Field(0.0, ge=0)
     usd_per_gpu_hour: float = Field(0.0, ge=0)
@@ -153,7 +157,7 @@ class OpenAISampler:
         count = len(texts)
         prompt_tokens = split(reply.prompt_tokens, count)
         completion_tokens = split(reply.completion_tokens, count)
-        gpu_seconds = self._config.gpus_per_replica * busy / count
+        gpu_seconds = self._settings.server_gpus * busy / count
         settings = self._settings
         samples = []
         for text, prompt, completion in zip(texts, prompt_tokens, completion_tokens, strict=True):

@@ -97,8 +97,8 @@ def test_token_usage_is_recorded_and_split_over_the_samples(server):
     assert all(sample.gpu_seconds == 0 for sample in samples)  # no GPUs configured
 
 
-def test_gpu_seconds_count_the_configured_gpus(server):
-    sampler = _sampler(server, gpus_per_replica=2, settings={**FAST, "usd_per_gpu_hour": 3600})
+def test_gpu_seconds_count_the_servers_gpus(server):
+    sampler = _sampler(server, settings={**FAST, "server_gpus": 2, "usd_per_gpu_hour": 3600})
     samples = sampler.sample(_query(), 2)
     assert samples[0].gpu_seconds > 0
     assert samples[0].gpu_seconds == samples[1].gpu_seconds
