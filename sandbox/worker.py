@@ -332,6 +332,7 @@ def _evaluate(worker: Worker, request: dict, items: list) -> bytes:
     function_name = request["function"]
     input_id = None
     try:
+        module.__dict__.pop(function_name, None)  # the spec's own version must not stand in
         exec(compile(request["program"], "<program>", "exec"), module.__dict__)
         if not callable(module.__dict__.get(function_name)):
             return b"E" + f"the program does not define '{function_name}'".encode()

@@ -165,4 +165,6 @@ def host_scores(spec_path, outputs) -> list[float]:
     """What the evaluator computes on the host: the spec's score on its own instances."""
     problem = spec_module.load(spec_path)
     instances = problem.inputs("train").values()
-    return [problem.score(instance, output) for instance, output in zip(instances, outputs, strict=True)]
+    return [
+        problem.score(instance, output) for instance, output in zip(instances, outputs, strict=True)
+    ]

@@ -31,9 +31,7 @@ def test_growing_memory_is_a_memory_outcome(pool):
 def test_endless_recursion_is_an_error(pool):
     outcome = attack(pool, "return pick(items, target)")
     assert outcome.status == "error"
-    assert outcome.detail == (
-        "RecursionError: maximum recursion depth exceeded [input near]"
-    )
+    assert outcome.detail == ("RecursionError: maximum recursion depth exceeded [input near]")
 
 
 def test_printing_100_mb_is_capped_and_the_result_kept(pool):
@@ -80,7 +78,9 @@ def test_a_malformed_result_is_invalid_output(pool):
 
 
 def test_a_deeply_nested_result_is_invalid_output(pool):
-    outcome = attack(pool, "import os\nos.write(3, b'O' + b'[' * 200000 + b']' * 200000)\nos._exit(0)")
+    outcome = attack(
+        pool, "import os\nos.write(3, b'O' + b'[' * 200000 + b']' * 200000)\nos._exit(0)"
+    )
     assert outcome.status == "invalid_output"
     assert outcome.detail.startswith("not JSON: ")
 
