@@ -218,14 +218,16 @@ def pack(instance) -> list:
     opened = 0
     for position, item in enumerate(items.tolist()):
         offered = bins[: opened + EMPTY_BINS]
-        fits = np.flatnonzero(offered >= item)
-        priorities = np.asarray(priority(item, offered[fits]))
+        fits = (offered >= item).nonzero()[0]  # methods, not np functions: less overhead
+        priorities = priority(item, offered[fits])
+        if type(priorities) is not np.ndarray:
+            priorities = np.asarray(priorities)
         if priorities.shape != fits.shape:
             raise ValueError(
                 f"priority returned shape {priorities.shape} for {len(fits)} bins; "
                 "it must return one priority per bin"
             )
-        chosen = fits[np.argmax(priorities)]
+        chosen = fits[priorities.argmax()]
         bins[chosen] -= item
         assignment[position] = chosen
         if chosen >= opened:
