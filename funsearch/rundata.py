@@ -11,6 +11,7 @@ does not know, and fields older runs lack, are ignored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -218,6 +219,7 @@ def number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@functools.lru_cache(maxsize=4096)  # reasons repeat; the regexes are the cost
 def reason_key(text: Any, limit: int = 90) -> str:
     """A reason shortened so that reasons differing only in names, numbers or
     line numbers are counted together (a traceback is known by its last line)."""
@@ -256,7 +258,11 @@ class _Folder:
             handler(event)
 
     def _sampler(self, name: Any) -> SamplerStats:
-        return self.run.samplers.setdefault(str(name or "?"), SamplerStats())
+        name = str(name or "?")
+        stats = self.run.samplers.get(name)
+        if stats is None:
+            stats = self.run.samplers[name] = SamplerStats()
+        return stats
 
     def _run_start(self, event: dict[str, Any]) -> None:
         if not self.run.start:
