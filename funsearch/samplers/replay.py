@@ -21,6 +21,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -92,7 +93,9 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
 class RecordingSampler:
     """A sampler that appends what the sampler it wraps returns to a JSONL file.
 
-    Each line is flushed when written, so a run that dies keeps its recording.
+    The lines of one request go to the file in one append-mode write, so a run
+    that dies keeps its recording, and replicas in other processes that record
+    to the same file do not tear each other's lines.
     """
 
     def __init__(self, sampler: Sampler, path: str | Path):
@@ -100,7 +103,7 @@ class RecordingSampler:
         self.inner = sampler
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
 
     def sample(self, query: Any, n: int) -> list[Sample]:
@@ -109,14 +112,20 @@ class RecordingSampler:
         lines = [json.dumps({"prompt_hash": key, "n": len(samples), "index": index,
                              **dataclasses.asdict(sample)}) + "\n"
                  for index, sample in enumerate(samples)]
+        data = "".join(lines).encode()
         with self._lock:
-            self._file.write("".join(lines))
-            self._file.flush()
+            if self._fd is None:
+                raise SamplerError(f"sampler '{self.name}': recording to {self.path} is closed")
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
         return samples
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
