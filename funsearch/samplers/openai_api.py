@@ -64,8 +64,10 @@ class OpenAISettings(Settings):
       samples carry GPU-seconds: server_gpus x their share of the time this
       sampler had requests at the server. Not gpus_per_replica, which reserves
       GPUs for the sampler itself (an API client needs none).
-    usd_per_1k_prompt_tokens, usd_per_1k_completion_tokens, usd_per_gpu_hour:
-      prices, for the `usd` of each sample.
+    price_per_1k_prompt_tokens, price_per_1k_completion_tokens: dollars, for
+      hosted APIs that price the two differently; when set they make each
+      sample's `usd` (else the sampler's price_per_1k_tokens and
+      price_per_gpu_hour apply).
     """
 
     timeout: Duration = Field(120.0, gt=0)
@@ -76,9 +78,8 @@ class OpenAISettings(Settings):
     one_request_per_sample: bool = False
     extra_body: dict[str, Any] = Field(default_factory=dict)
     server_gpus: float = Field(0.0, ge=0)
-    usd_per_1k_prompt_tokens: float = Field(0.0, ge=0)
-    usd_per_1k_completion_tokens: float = Field(0.0, ge=0)
-    usd_per_gpu_hour: float = Field(0.0, ge=0)
+    price_per_1k_prompt_tokens: float = Field(0.0, ge=0)
+    price_per_1k_completion_tokens: float = Field(0.0, ge=0)
 
 
 class _Failure(Exception):
@@ -161,9 +162,8 @@ class OpenAISampler:
         settings = self._settings
         samples = []
         for text, prompt, completion in zip(texts, prompt_tokens, completion_tokens, strict=True):
-            usd = (prompt * settings.usd_per_1k_prompt_tokens / 1000
-                   + completion * settings.usd_per_1k_completion_tokens / 1000
-                   + gpu_seconds * settings.usd_per_gpu_hour / 3600)
+            usd = (prompt * settings.price_per_1k_prompt_tokens
+                   + completion * settings.price_per_1k_completion_tokens) / 1000
             samples.append(Sample(text, self.name, latency, prompt, completion, gpu_seconds, usd))
         return samples
 

@@ -57,7 +57,6 @@ class VLLMSettings(Settings):
     timeout: seconds one request may take before it is aborted (none by default).
     engine_args: further AsyncEngineArgs fields, e.g. {quantization = "awq"}
       (with tensor parallelism, distributed_executor_backend is "mp" unless set here).
-    usd_per_gpu_hour: price of a GPU-hour, for the `usd` of each sample.
     """
 
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
@@ -68,7 +67,6 @@ class VLLMSettings(Settings):
     stop: list[str] | None = None
     timeout: OptionalDuration = None
     engine_args: dict[str, Any] = Field(default_factory=dict)
-    usd_per_gpu_hour: float = Field(0.0, ge=0)
 
 
 def import_vllm(sampler: str = "") -> Any:
@@ -234,9 +232,8 @@ class VLLMSampler:
         count = len(completions)
         prompt_tokens = split(len(output.prompt_token_ids or ()), count)
         gpu_seconds = self._gpus * busy / count
-        usd = gpu_seconds * self._settings.usd_per_gpu_hour / 3600
         return [Sample(completion.text, self.name, latency, prompt,
-                       len(completion.token_ids or ()), gpu_seconds, usd)
+                       len(completion.token_ids or ()), gpu_seconds)
                 for completion, prompt in zip(completions, prompt_tokens, strict=True)]
 
     def _run(self, coroutine: Any, timeout: float | None = None) -> Any:

@@ -209,7 +209,7 @@ def test_chat_mode_renders_the_messages_with_the_chat_template(monkeypatch, asyn
 
 
 def test_tokens_and_gpu_seconds_are_recorded_per_sample(make, fake_vllm):
-    sampler = make(gpus_per_replica=2, settings={"usd_per_gpu_hour": 7200})
+    sampler = make(gpus_per_replica=2)
     query = _query()
     samples = sampler.sample(query, 3)
     assert sum(sample.prompt_tokens for sample in samples) == len(query.completion.split())
@@ -218,7 +218,6 @@ def test_tokens_and_gpu_seconds_are_recorded_per_sample(make, fake_vllm):
     assert latency > 0 and all(sample.latency == latency for sample in samples)
     # Alone on the engine, a request is charged GPUs x latency, shared by its samples.
     assert sum(sample.gpu_seconds for sample in samples) == pytest.approx(2 * latency)
-    assert samples[0].usd == pytest.approx(samples[0].gpu_seconds * 2)
 
 
 def test_requests_in_flight_share_the_gpu_time(make, fake_vllm):
