@@ -206,7 +206,21 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     for dotted, value in overrides.items():
         _set(data, dotted.split("."), value)
     data.setdefault("base_dir", str(path.resolve().parent))
+    _resolve_sampler_paths(data, Path(data["base_dir"]))
     return from_dict(data, source=str(path))
+
+
+def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
+    """Recording and replay files are relative to the experiment file, like the spec."""
+    samplers = data.get("samplers")
+    for sampler in samplers if isinstance(samplers, list) else []:
+        if not isinstance(sampler, dict):
+            continue
+        if isinstance(sampler.get("record"), str) and sampler["record"]:
+            sampler["record"] = str(base / sampler["record"])
+        settings = sampler.get("settings")
+        if isinstance(settings, dict) and isinstance(settings.get("path"), str):
+            settings["path"] = str(base / settings["path"])
 
 
 def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:

@@ -45,4 +45,8 @@ class InlineBackend:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+        for sampler in self._samplers.values():
+            close = getattr(sampler, "close", None)
+            if close is not None:
+                close()  # frees a vLLM engine's GPU memory, an HTTP client's sockets
         self._pool.close()
