@@ -166,14 +166,16 @@ def _mentions_def(block: str, name: str) -> bool:
 
 
 def _header_line(lines: list[str], name: str) -> int | None:
-    """Where the model repeated the function header, if it did so before
-    writing any body line (a later `def name_vN` is an extra function)."""
+    """Where the model repeated the function header. A text that starts with an
+    indented line is a bare body, and a later `def name_vN` in it is an extra
+    function, not the header."""
     pattern = re.compile(rf"^\s*def\s+{re.escape(name)}(_v\d+)?\s*\(")
+    first = next((line for line in lines if line.strip()), "")
+    if first[:1].isspace() and not pattern.match(first):
+        return None
     for index, line in enumerate(lines):
         if pattern.match(line):
             return index
-        if line.strip() and line[0].isspace():
-            return None
     return None
 
 

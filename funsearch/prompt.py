@@ -9,6 +9,7 @@ a user message and answer with a fenced block.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from funsearch import code
 
@@ -84,7 +85,17 @@ def to_program(text: str, query: Query) -> str:
     earlier = code.earlier_version_calls(program, name)
     if earlier:
         raise Rejection(f"calls an earlier version: {', '.join(earlier)}")
+    helpers = sorted(_other_functions(text, name) & code.names_used(program))
+    if helpers:
+        raise Rejection(f"rewrites the whole program: uses {', '.join(helpers)}, "
+                        "defined outside the function")
     return program
+
+
+def _other_functions(text: str, name: str) -> set[str]:
+    """Top-level functions a reply defines besides the one asked for."""
+    defined = set(re.findall(r"^def\s+(\w+)", text.replace("\t", " "), flags=re.MULTILINE))
+    return {other for other in defined if not re.fullmatch(rf"{re.escape(name)}(_v\d+)?", other)}
 
 
 def _with_docstring(program: str, text: str) -> str:

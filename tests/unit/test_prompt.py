@@ -42,3 +42,20 @@ def test_to_program_names_the_function_and_renames_self_calls():
 def test_to_program_rejects_with_a_reason(text, reason):
     with pytest.raises(prompt.Rejection, match=reason):
         prompt.to_program(text, query())
+
+
+def test_a_reply_that_rewrites_the_program_around_a_helper_is_rejected():
+    reply = (
+        "Here is the code with a helper:\n\n```python\nimport numpy as np\n\n\n"
+        "def _spread(bins):\n    \"\"\"Spread.\"\"\"\n    return bins.std()\n\n\n"
+        "def priority_v2(item, bins):\n    return -bins + _spread(bins)\n```\nDone."
+    )
+    with pytest.raises(prompt.Rejection, match="rewrites the whole program: uses _spread"):
+        prompt.to_program(reply, query())
+
+
+def test_a_reply_with_imports_and_an_unused_helper_keeps_the_function():
+    reply = ("```python\nimport numpy as np\n\ndef unused():\n    pass\n\n"
+             "def priority_v2(item, bins):\n    \"\"\"Doc.\"\"\"\n    return bins - 2 * item\n```")
+    program = prompt.to_program(reply, query())
+    assert "return bins - 2 * item" in program
