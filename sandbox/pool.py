@@ -390,7 +390,8 @@ class SandboxPool:
         config = {
             "limits": self.limits.for_worker(),
             "uid": uid,
-            "tmp_root": "/tmp" if self.isolation == "bwrap" else self._tmp,
+            # Under bwrap each worker has its own /tmp; otherwise one folder per slot.
+            "folder": "/tmp/evaluation" if self.isolation == "bwrap" else f"{self._tmp}/{slot}",
         }
         script, spec = str(WORKER_SCRIPT), str(self.spec_path)
         command = [sys.executable, "-B", script, spec, json.dumps(config)]

@@ -124,11 +124,17 @@ class Worker:
     """The spec, its input sets (built on first use, then kept) and the jail."""
 
     def __init__(self, spec_path: str, config: dict[str, Any]) -> None:
-        for name in PRELOAD:
-            importlib.import_module(name)
         self.limits = config["limits"]
         self.uid: int | None = config.get("uid")
-        self.tmp_root: str = config["tmp_root"]
+        # One folder for this worker's evaluations, its cwd, HOME and TMPDIR:
+        # set here once, so a child inherits them and pays nothing.
+        self.folder: str = config["folder"]
+        shutil.rmtree(self.folder, ignore_errors=True)  # a replaced worker's leftovers
+        self._make_folder()
+        os.chdir(self.folder)
+        os.environ.update({"HOME": self.folder, "TMPDIR": self.folder})
+        for name in PRELOAD:
+            importlib.import_module(name)
         self.module = _import_spec(spec_path)
         roles = _roles(self.module)
         if not roles.get("run"):
@@ -139,9 +145,23 @@ class Worker:
         bpf, self.seccomp = isolation.seccomp_program()
         self.jail = isolation.Jail(limits=self.limits, uid=self.uid, bpf=bpf)
         self.jail.worker_setup()
-        self.count = 0
         gc.collect()
         gc.freeze()
+
+    def _make_folder(self) -> None:
+        os.mkdir(self.folder, 0o700)
+        if self.uid is not None:
+            os.chown(self.folder, self.uid, self.uid)
+
+    def _clear_folder(self) -> None:
+        """Leaves the folder empty and private again for the next evaluation."""
+        with os.scandir(self.folder) as entries:
+            dirty = any(True for _ in entries)
+        if dirty or os.stat(self.folder).st_mode & 0o7777 != 0o700:
+            os.chdir("/")
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self._make_folder()
+            os.chdir(self.folder)
 
     def input_set(self, name: str) -> dict[str, Any]:
         if name not in self.inputs:
@@ -167,19 +187,14 @@ class Worker:
                 )
         except Exception as error:
             return _header("error", _describe(error)), b""
-        self.count += 1
-        directory = os.path.join(self.tmp_root, f"eval-{os.getpid()}-{self.count}")
-        os.mkdir(directory, 0o700)
-        if self.uid is not None:
-            os.chown(directory, self.uid, self.uid)
         try:
-            header, payload = self._fork(request, [(i, instances[i]) for i in ids], directory)
+            header, payload = self._fork(request, [(i, instances[i]) for i in ids])
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            self._clear_folder()
         header["inputs"] = len(ids)
         return header, payload
 
-    def _fork(self, request: dict[str, Any], items: list, directory: str) -> tuple[dict, bytes]:
+    def _fork(self, request: dict[str, Any], items: list) -> tuple[dict, bytes]:
         pipes = [os.pipe() for _ in range(3)]  # result, stdout, stderr
         for read_end, _ in pipes:
             _widen(read_end)
@@ -189,7 +204,7 @@ class Worker:
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _child(self, request, items, directory, pipes, parent)
+            _child(self, request, items, pipes, parent)
         try:
             os.setpgid(pid, pid)  # also done by the child; whichever runs first
         except OSError:
@@ -291,7 +306,7 @@ class Worker:
         return _header(kind, detail, duration, *outputs), b""
 
 
-def _child(worker: Worker, request: dict, items: list, directory: str, pipes, parent: int):
+def _child(worker: Worker, request: dict, items: list, pipes, parent: int):
     """Runs in the forked child: jail, exec the program, run, report. Never returns."""
     code = 0
     try:
@@ -303,13 +318,7 @@ def _child(worker: Worker, request: dict, items: list, directory: str, pipes, pa
         os.dup2(pipes[2][1], 2)
         os.dup2(result_fd, 3)
         os.closerange(4, _MAX_FD)
-        os.chdir(directory)
         os.umask(0o077)
-        os.environ.clear()
-        os.environ.update(isolation.clean_environment({"HOME": directory, "TMPDIR": directory}))
-        tempfile = sys.modules.get("tempfile")
-        if tempfile is not None:
-            tempfile.tempdir = None
         worker.jail.enter(parent)
     except BaseException as error:
         try:
