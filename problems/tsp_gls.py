@@ -1,14 +1,14 @@
 """Guided local search for the travelling salesman problem.
 
-A tour is improved by 2-opt local search. Whenever it is stuck in a local
-optimum, `update_edge_distance` is shown the distance matrix, the local-optimum
-tour and how often each edge has been in a local optimum so far, and returns a
-guided distance matrix (made symmetric): 2-opt on the guided distances moves
-the tour away from the edges it penalises to the next local optimum. After each
-round a copy of the tour is polished by 2-opt on the true distances, and the
-shortest tour found within a fixed number of rounds is kept; the score is minus
-its length. Instances are random uniform points in the unit
-square (Euclidean distances).
+A tour is improved by local search (2-opt and single-city moves). Whenever it
+is stuck in a local optimum, `update_edge_distance` is shown the distance
+matrix, the local-optimum tour and how often each edge has been in a local
+optimum so far, and returns a guided distance matrix (made symmetric): local
+search on the guided distances moves the tour away from the edges it penalises
+to the next local optimum. After each round a copy of the tour is polished by
+local search on the true distances, and the shortest tour found within a fixed
+number of rounds is kept; the score is minus its length. Instances are random
+uniform points in the unit square (Euclidean distances).
 """
 
 import numpy as np
@@ -16,8 +16,8 @@ import numpy as np
 import funsearch
 
 # Rounds of guidance per instance: the fixed budget every heuristic gets.
-ROUNDS = 60
-# Candidate new edges in 2-opt: from each city to its this many nearest ones.
+ROUNDS = 30
+# Candidate new edges in local search: from each city to its this many nearest ones.
 NEIGHBOURS = 12
 
 TRAIN_SEEDS = range(3000, 3008)
@@ -83,25 +83,29 @@ def nearest_neighbour_tour(distances: np.ndarray) -> np.ndarray:
     return tour
 
 
+def nearest(distances: np.ndarray, neighbours: int = NEIGHBOURS) -> np.ndarray:
+    """(n, k) array: each city's k nearest other cities, the candidate new edges."""
+    count = min(neighbours, len(distances) - 1)
+    away = distances.copy()
+    np.fill_diagonal(away, np.inf)
+    return np.argpartition(away, count - 1, axis=1)[:, :count]
+
+
 def two_opt(
-    tour: np.ndarray, distances: np.ndarray, neighbours: int = NEIGHBOURS, max_passes: int = 200
+    tour: np.ndarray, distances: np.ndarray, near: np.ndarray, max_passes: int = 200
 ) -> np.ndarray:
     """2-opt until no move shortens the tour (under `distances`, symmetric).
 
     Vectorised over candidate moves: replacing edges (a, b) and (c, d) of the
     tour (b after a, d after c) with (a, c) and (b, d) changes its length by
     d(a, c) + d(b, d) - d(a, b) - d(c, d); the candidates pair each city a with
-    its `neighbours` nearest cities c, as new edges are short ones. A pass
+    its nearest cities c (`near`), as new edges are short ones. A pass
     applies the best move and every other improving move (best first) whose
     edges and reversed segment are disjoint from those already taken: such
     moves do not change each other's gains, and a pass costs more than a move.
     """
     tour = tour.copy()
-    n = len(tour)
-    count = min(neighbours, n - 1)
-    away = distances.copy()
-    np.fill_diagonal(away, np.inf)
-    near = np.argpartition(away, count - 1, axis=1)[:, :count]
+    n, count = near.shape
     near_distance = np.take_along_axis(distances, near, axis=1)
     rows = np.arange(n)
     position = np.empty(n, dtype=np.int64)
@@ -136,13 +140,58 @@ def two_opt(
     return tour
 
 
+def relocate(tour: np.ndarray, distances: np.ndarray, near: np.ndarray):
+    """The tour with its best single-city move applied (or None if no move shortens it).
+
+    Moving city x from between a and b to between c and e changes the length by
+    d(a, b) - d(a, x) - d(x, b) + d(c, x) + d(x, e) - d(c, e); c runs over the
+    nearest cities of x (`near`), e over the tour neighbours of c.
+    """
+    n, count = near.shape
+    position = np.empty(n, dtype=np.int64)
+    position[tour] = np.arange(n)
+    after = np.concatenate((tour[1:], tour[:1]))  # after[i]: the city after t_i
+    before = np.concatenate((tour[-1:], tour[:-1]))
+    x = tour[:, None]
+    a, b = before[:, None], after[:, None]
+    removal = distances[a, b] - distances[a, x] - distances[x, b]  # (n, 1)
+    c = near[tour]  # (n, count)
+    best_delta, best_move = -1e-10, None
+    for e, side in ((after[position[c]], 1), (before[position[c]], 0)):
+        delta = removal + distances[c, x] + distances[x, e] - distances[c, e]
+        # Degenerate moves: x next to itself (e == x) or back where it was.
+        delta[(e == x) | ((c == a) & (e == b)) | ((c == b) & (e == a))] = np.inf
+        k = int(delta.argmin())
+        if delta.flat[k] < best_delta:
+            best_delta, best_move = delta.flat[k], (k // count, int(c.flat[k]), side)
+    if best_move is None:
+        return None
+    row, city, side = best_move
+    moved = int(tour[row])
+    rest = np.delete(tour, row)
+    where = int(np.flatnonzero(rest == city)[0]) + side
+    return np.insert(rest, where, moved)
+
+
+def local_search(tour: np.ndarray, distances: np.ndarray, max_rounds: int = 200) -> np.ndarray:
+    """2-opt and single-city moves until neither shortens the tour."""
+    near = nearest(distances)
+    for _ in range(max_rounds):
+        tour = two_opt(tour, distances, near)
+        moved = relocate(tour, distances, near)
+        if moved is None:
+            break
+        tour = moved
+    return tour
+
+
 @funsearch.run
 def solve(instance) -> list:
     """The best tour of guided local search from the nearest-neighbour tour."""
     distances = instance_distances(instance)
     n = len(distances)
     edge_n_used = np.zeros((n, n))
-    tour = two_opt(nearest_neighbour_tour(distances), distances)
+    tour = local_search(nearest_neighbour_tour(distances), distances)
     best, best_length = tour, tour_length(tour, distances)
     for _ in range(ROUNDS):
         successors = np.roll(tour, -1)
@@ -157,8 +206,8 @@ def solve(instance) -> list:
         guided = np.nan_to_num((guided + guided.T) / 2, nan=np.inf)
         # The search follows the guided distances; a copy polished under the
         # true ones is the candidate for the best tour.
-        tour = two_opt(tour, guided)
-        polished = two_opt(tour, distances)
+        tour = local_search(tour, guided)
+        polished = local_search(tour, distances)
         length = tour_length(polished, distances)
         if length < best_length:
             best, best_length = polished, length
