@@ -156,6 +156,16 @@ def farthest_insertion(instance) -> list[int]:
     return tour
 
 
+# Whole-instance solvers that are not select_next_node heuristics, for reports:
+# name -> function(instance) -> tour, scored like a program's output.
+REFERENCE_SOLVERS = {"farthest_insertion": farthest_insertion}
+
+
+def summary(input_set: str, scores: dict[str, float]) -> dict[str, float]:
+    """What a report shows beside the mean score: the mean gap to elkai/LKH, in percent."""
+    return {"gap_percent": 100.0 * float(np.mean(list(gaps(input_set, scores).values())))}
+
+
 def reference_lengths(input_set: str) -> dict[str, float]:
     """Near-optimal tour length per input of a set (elkai/LKH), cached on disk.
 

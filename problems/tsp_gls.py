@@ -222,6 +222,11 @@ def score(instance, tour) -> float:
     return -tsp.tour_length(tour, instance_distances(instance))
 
 
+def summary(input_set: str, scores: dict[str, float]) -> dict[str, float]:
+    """What a report shows beside the mean score: the mean gap to elkai/LKH, in percent."""
+    return {"gap_percent": 100.0 * float(np.mean(list(gaps(input_set, scores).values())))}
+
+
 def reference_lengths(input_set: str) -> dict[str, float]:
     """Near-optimal tour length per input of a set (elkai/LKH), cached on disk."""
     instances = globals()[input_set]()

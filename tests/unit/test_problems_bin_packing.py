@@ -84,8 +84,11 @@ def test_mean_score_is_the_dataset_excess_over_the_mean_l1_bound(spec):
     bins = [spec.module.count_bins(instances[k], o) for k, o in outputs.items()]
     bounds = [x["l1_bound"] for x in instances.values()]
     dataset_excess = (np.mean(bins) - np.mean(bounds)) / np.mean(bounds)
-    mean_score = statistics.fmean(spec.score(instances[k], o) for k, o in outputs.items())
-    assert mean_score == pytest.approx(-dataset_excess)
+    scores = {k: spec.score(instances[k], o) for k, o in outputs.items()}
+    assert statistics.fmean(scores.values()) == pytest.approx(-dataset_excess)
+    assert spec.module.summary("or2", scores) == {
+        "excess_percent": pytest.approx(100 * dataset_excess)
+    }
 
 
 def test_first_fit_puts_each_item_in_the_earliest_bin_it_fits(spec):

@@ -109,7 +109,8 @@ def test_run_rejects_a_program_that_revisits_a_city(spec):
 def test_farthest_insertion_beats_nearest_neighbour(spec):
     instances = spec.inputs("valid")
     module = spec.module
-    insertion = [module.score(x, module.farthest_insertion(x)) for x in instances.values()]
+    solver = module.REFERENCE_SOLVERS["farthest_insertion"]
+    insertion = [module.score(x, solver(x)) for x in instances.values()]
     neighbour = [module.score(x, _run(spec, spec.initial_program, x)) for x in instances.values()]
     assert statistics.fmean(insertion) > statistics.fmean(neighbour)
 
@@ -122,6 +123,7 @@ def test_nearest_neighbour_gap_to_elkai_on_holdout_tsp50_is_20_to_26_percent(spe
     }
     gap = statistics.fmean(module.gaps("holdout", scores).values())
     assert 0.20 <= gap <= 0.26
+    assert module.summary("holdout", scores) == {"gap_percent": pytest.approx(100 * gap)}
 
 
 def test_reference_lengths_are_cached_on_disk(tmp_path, monkeypatch):
