@@ -192,12 +192,13 @@ def _helper(name: str):
     import pathlib
     import sys
 
-    if name in sys.modules:
-        return sys.modules[name]
+    key = f"_funsearch_problems_{name}"  # private: never shadows an installed package
+    if key in sys.modules:
+        return sys.modules[key]
     path = pathlib.Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[key] = module
     spec.loader.exec_module(module)
     return module
 

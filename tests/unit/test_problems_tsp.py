@@ -1,8 +1,6 @@
 """problems/tsp.py, its TSPLIB loader and the elkai reference lengths."""
 
-import importlib.util
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +14,8 @@ TSPLIB = ROOT.parent / "shared" / "data" / "tsplib"
 
 
 def _helper(name: str):
-    """A helper module of problems/, imported by path as the specs do."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "problems" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """A helper module of problems/, imported by path the way the spec imports it."""
+    return spec_module.load(SPEC).module._helper(name)
 
 
 @pytest.fixture()
