@@ -31,3 +31,6 @@ run = _marker("run")  # runs in the sandbox on one input, calls the evolved func
 score = _marker("score")  # runs on the host: (instance, output) -> float
 inputs = _marker("inputs")  # a named input set: () -> dict[str, instance] | list
 baseline = _marker("baseline")  # a reference implementation of the evolved function
+# Host-side only: (input_set, scores per input) -> {name: value} a report shows
+# beside the mean score, e.g. the gap to a reference tour in percent.
+summary = _marker("summary")

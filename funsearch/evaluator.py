@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from funsearch.spec import Specification
@@ -116,3 +117,30 @@ def make_pool(spec: Specification, workers: int, timeout: float, memory_mb: int,
         spec.path, workers=workers, limits=Limits(timeout=timeout, memory_mb=memory_mb),
         isolation=isolation,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramScore:
+    """One program on one input set, as `check` and `evaluate` print it."""
+
+    label: str
+    input_set: str
+    evaluation: Evaluation
+    summary: dict[str, float]
+
+
+def score_programs(spec: Specification, programs: dict[str, str], input_sets: list[str],
+                   isolation: str = "auto", timeout: float = 300.0,
+                   memory_mb: int = 4096) -> Iterator[ProgramScore]:
+    """Scores each program on each input set in the sandbox, with the spec's
+    summary figures (e.g. the gap to a reference) beside the mean score."""
+    pool = make_pool(spec, workers=2, timeout=timeout, memory_mb=memory_mb, isolation=isolation)
+    try:
+        evaluator = Evaluator(spec, pool, input_sets[0])
+        for input_set in input_sets:
+            for label, program in programs.items():
+                evaluation = evaluator.evaluate(program, input_set)
+                summary = spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
+                yield ProgramScore(label, input_set, evaluation, summary)
+    finally:
+        pool.close()

@@ -23,8 +23,8 @@ from typing import Any
 
 from funsearch import code
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline")
-SINGLE_ROLES = ("evolve", "run", "score")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary")
+SINGLE_ROLES = ("evolve", "run", "score", "summary")
 
 
 class SpecError(ValueError):
@@ -41,6 +41,7 @@ class Specification:
       evolve_name: name of the evolved function.
       run_name: name of the sandboxed run function.
       score_name: name of the host-side score function, if any.
+      summary_name: name of the host-side `@funsearch.summary` function, if any.
       input_sets: names of the `@funsearch.inputs` functions.
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
@@ -52,6 +53,7 @@ class Specification:
     evolve_name: str
     run_name: str
     score_name: str | None
+    summary_name: str | None
     input_sets: tuple[str, ...]
     baselines: dict[str, str]
     initial_program: str
@@ -70,6 +72,12 @@ class Specification:
         if self.score_name is None:
             return as_score(output)
         return as_score(getattr(self.module, self.score_name)(instance, output))
+
+    def summary(self, input_set: str, scores: dict[str, float]) -> dict[str, float]:
+        """Problem-specific figures for a set's scores ({} without a summary function)."""
+        if self.summary_name is None:
+            return {}
+        return dict(getattr(self.module, self.summary_name)(input_set, scores))
 
     def function(self, name: str) -> Callable[..., Any]:
         return getattr(self.module, name)
@@ -157,6 +165,7 @@ def load(path: str | Path) -> Specification:
         evolve_name=evolve.name,
         run_name=roles["run"][0].name,
         score_name=roles["score"][0].name if roles["score"] else None,
+        summary_name=roles["summary"][0].name if roles["summary"] else None,
         input_sets=tuple(node.name for node in roles["inputs"]),
         baselines=baselines,
         initial_program=code.function_source(source, evolve.name),

@@ -260,6 +260,7 @@ def score(instance, assignment) -> float:
     return -(count_bins(instance, assignment) - instance["l1_bound"]) / instance["normaliser"]
 
 
+@funsearch.summary
 def summary(input_set: str, scores: dict[str, float]) -> dict[str, float]:
     """What a report shows beside the mean score: excess bins over the L1 bound, in
     percent, as FunSearch reports it (the mean score is minus that fraction)."""

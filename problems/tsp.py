@@ -161,6 +161,7 @@ def farthest_insertion(instance) -> list[int]:
 REFERENCE_SOLVERS = {"farthest_insertion": farthest_insertion}
 
 
+@funsearch.summary
 def summary(input_set: str, scores: dict[str, float]) -> dict[str, float]:
     """What a report shows beside the mean score: the mean gap to elkai/LKH, in percent."""
     return {"gap_percent": 100.0 * float(np.mean(list(gaps(input_set, scores).values())))}

@@ -222,6 +222,7 @@ def score(instance, tour) -> float:
     return -tsp.tour_length(tour, instance_distances(instance))
 
 
+@funsearch.summary
 def summary(input_set: str, scores: dict[str, float]) -> dict[str, float]:
     """What a report shows beside the mean score: the mean gap to elkai/LKH, in percent."""
     return {"gap_percent": 100.0 * float(np.mean(list(gaps(input_set, scores).values())))}

@@ -66,7 +66,7 @@ def _stub_funsearch() -> types.ModuleType:
 
         return mark
 
-    for role in ("evolve", "run", "score", "inputs", "baseline"):
+    for role in ("evolve", "run", "score", "inputs", "baseline", "summary"):
         setattr(module, role, marker(role))
     module.ROLE_ATTRIBUTE = "__funsearch_role__"
     return module
