@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
     run.set_defaults(command=_run)
 
+    resume = commands.add_parser(
+        "resume", help="continue a stopped or killed run: replay its log, spend the budget left")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--max-samples", type=int, help="a new sample budget (extends a run)")
+    resume.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
+    resume.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
+    resume.set_defaults(command=_resume)
+
     check = commands.add_parser("check", help="load a spec and score its initial program")
     check.add_argument("spec", type=Path)
     check.add_argument("--inputs", help="input set (default: every set)")
@@ -80,8 +88,31 @@ def _run(arguments: argparse.Namespace) -> int:
     console = Console()
     with _live_view(console) as show:
         result = experiment.run(config, on_status=show)
+    _print_result(console, config.problem.inputs, result)
+    return 0
+
+
+def _resume(arguments: argparse.Namespace) -> int:
+    from funsearch.runtime import resume
+
+    overrides = {}
+    if arguments.max_samples is not None:
+        overrides["scheduler.budget.samples"] = arguments.max_samples
+    if arguments.runtime is not None:
+        overrides["runtime.kind"] = arguments.runtime
+    if arguments.address is not None:
+        overrides["runtime.address"] = arguments.address
+    config = resume.load_config(arguments.run_dir, **overrides)
+    console = Console()
+    with _live_view(console) as show:
+        result = resume.resume(arguments.run_dir, on_status=show, config=config)
+    _print_result(console, config.problem.inputs, result)
+    return 0
+
+
+def _print_result(console: Console, inputs: str, result: experiment.RunResult) -> None:
     console.print(f"stopped: {result.stop_reason}")
-    console.print(f"best score on '{config.problem.inputs}': {result.best_score:.6g}")
+    console.print(f"best score on '{inputs}': {result.best_score:.6g}")
     for input_set, score in result.holdout.items():
         console.print(f"best score on '{input_set}': "
                       f"{'failed' if score is None else format(score, '.6g')}")

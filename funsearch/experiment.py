@@ -12,12 +12,15 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funsearch import runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine, Status
+
+if TYPE_CHECKING:
+    from funsearch.runtime.resume import Replayed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,31 +34,42 @@ class RunResult:
     isolation: str
 
 
-def make_backend(config: ExperimentConfig, spec: spec_module.Specification, **kwargs: Any):
-    """The Backend the config's runtime names."""
+def make_backend(config: ExperimentConfig, spec: spec_module.Specification,
+                 on_event: Callable[..., Any] | None = None, **kwargs: Any):
+    """The Backend the config's runtime names. `on_event(kind, **fields)` hears
+    what the Ray runtime does about failed actors (retries, lost evaluations)."""
     if config.runtime.kind == "ray":
         from funsearch.runtime.ray_runtime import RayBackend
 
-        return RayBackend(config, spec, **kwargs)
+        return RayBackend(config, spec, on_event=on_event, **kwargs)
     from funsearch.runtime.inline import InlineBackend
 
     return InlineBackend(config, spec, **kwargs)
 
 
 def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = None,
-        run_dir: Path | None = None, **backend_kwargs: Any) -> RunResult:
-    """Runs an experiment to its budget and returns what it found."""
+        run_dir: Path | None = None, resume: Replayed | None = None,
+        **backend_kwargs: Any) -> RunResult:
+    """Runs an experiment to its budget and returns what it found. With `resume`
+    (a run's log replayed, see runtime/resume.py) it goes on with that run."""
     spec = spec_module.load(config.spec_path())
     run_dir = run_dir or runlog.new_run_dir(Path(config.base_dir) / config.out, config.name)
     log = runlog.RunLog(run_dir)
     log.write_config(config.model_dump(mode="json"))
-    backend = make_backend(config, spec, **backend_kwargs)
+    if resume is not None:
+        backend_kwargs["database"] = resume.database
+    backend = make_backend(config, spec, on_event=log.append, **backend_kwargs)
     try:
-        log.append("run_start", name=config.name, seed=config.seed, spec=str(spec.path),
-                   isolation=backend.isolation, runtime=config.runtime.kind,
-                   samplers=[sampler.name for sampler in config.samplers])
+        log.append("run_start" if resume is None else "resume", name=config.name,
+                   seed=config.seed, spec=str(spec.path), isolation=backend.isolation,
+                   runtime=config.runtime.kind,
+                   samplers=[sampler.name for sampler in config.samplers],
+                   **(resume.summary() if resume is not None else {}))
         engine = Engine(config, spec, backend, log, on_status)
-        engine.initialize()
+        if resume is None:
+            engine.initialize()
+        else:
+            engine.restore(resume.progress)
         with _stop_on_signals(engine):
             reason = engine.run()
         holdout = _score_holdout(config, backend, log)

@@ -1,0 +1,407 @@
+"""The search distributed with Ray: a database actor, sampler replicas, evaluator actors.
+
+The driver runs the same engine loop as the inline runtime; this Backend
+turns its calls into actor calls:
+
+- one database actor holds the ProgramsDatabase (`backend.database` is a
+  proxy with the same methods, returning the same values);
+- one sampler actor per replica of each sampler config, reserving the
+  replica's GPUs (a CPU-only sampler reserves a small share of a CPU);
+- `evaluator.actors` evaluator actors, each owning a sandbox pool of
+  `evaluator.workers` processes and reserving that many CPUs, spread over
+  the nodes. Evaluations go to the least busy actor.
+
+Actors that die (a node lost, an OOM kill, `ray.kill`) are restarted by Ray.
+The calls they had in flight are sent again, to another actor if one is up,
+a few times with growing pauses (a lost node takes Ray seconds to notice);
+an evaluation that still gets no answer comes back as an Evaluation with
+status "lost" and the reason, so the engine logs it and goes on. Each retry
+and loss is also an event in the run log. The database actor is not
+restarted: its state is in the run log, and `funsearch resume` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from funsearch import spec as spec_module
+from funsearch.config import ExperimentConfig, SamplerConfig
+from funsearch.database import ProgramsDatabase
+from funsearch.evaluator import Evaluation, Evaluator, make_pool
+from funsearch.prompt import Query
+from funsearch.samplers import Sampler, make_sampler
+
+EventSink = Callable[..., Any]  # RunLog.append(kind, **fields)
+
+# CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
+# and a whole CPU each would leave none for the evaluators on a laptop.
+_SAMPLER_CPUS = 0.1
+# Pauses before a call whose actor died is sent again. Together they outlast
+# the time Ray takes to declare a lost node dead and restart its actors.
+_RETRY_PAUSES = (0.2, 1.0, 2.0, 4.0, 8.0, 16.0)
+# How long actors may take to start before the run gives up with a message.
+_READY_TIMEOUT = 300.0
+
+
+def connect(address: str = "", num_cpus: int | None = None) -> bool:
+    """Joins the cluster at `address` ("auto", "ray://host:port") or starts a
+    quiet local instance; True when this call started or joined it (so the
+    caller should shut it down), False when Ray was already initialised."""
+    if ray.is_initialized():
+        return False
+    # Ray reads these at start-up: no usage-stats banner, no deduplication notes.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+    return True
+
+
+def cpus_needed(config: ExperimentConfig) -> float:
+    """Logical CPUs the run's actors reserve."""
+    samplers = sum(sampler.replicas * _sampler_cpus(sampler) for sampler in config.samplers)
+    return config.evaluator.workers * config.evaluator.actors + samplers
+
+
+def _sampler_cpus(config: SamplerConfig) -> float:
+    return 1.0 if config.gpus_per_replica > 0 else _SAMPLER_CPUS
+
+
+# -- actors ------------------------------------------------------------------
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class _DatabaseActor:
+    """Owns the ProgramsDatabase; one call at a time, as the database expects."""
+
+    def __init__(self, database: ProgramsDatabase):
+        self._database = database
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        return getattr(self._database, method)(*args, **kwargs)
+
+
+class DatabaseProxy:
+    """The database actor behind ProgramsDatabase's methods: each call blocks
+    until the actor answers and returns what the database returned."""
+
+    def __init__(self, actor: Any):
+        self._actor = actor
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_") or not callable(getattr(ProgramsDatabase, method, None)):
+            raise AttributeError(f"ProgramsDatabase has no method {method!r}")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return ray.get(self._actor.call.remote(method, args, kwargs))
+
+        return call
+
+
+@ray.remote
+class _SamplerActor:
+    """One replica of a sampler (a model on its GPUs, an API client, the mutation proposer)."""
+
+    def __init__(self, sampler: SamplerConfig | Sampler, seed: int):
+        self._sampler = (make_sampler(sampler, seed=seed) if isinstance(sampler, SamplerConfig)
+                         else sampler)
+
+    def ready(self) -> str:
+        return self._sampler.name
+
+    def sample(self, query: Query, n: int) -> list:
+        return self._sampler.sample(query, n)
+
+
+@ray.remote
+class _EvaluatorActor:
+    """A sandbox pool and the host-side scoring of one spec; evaluations run
+    concurrently up to the pool's workers (the rest wait in the pool)."""
+
+    def __init__(self, spec_path: str, input_set: str, workers: int, timeout: float,
+                 memory_mb: int, isolation: str):
+        spec = spec_module.load(spec_path)
+        self._pool = make_pool(spec, workers, timeout, memory_mb, isolation)
+        self._evaluator = Evaluator(spec, self._pool, input_set)
+
+    def ready(self) -> str:
+        return self._evaluator.isolation
+
+    def node(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    async def evaluate(self, program: str, input_set: str | None) -> Evaluation:
+        return await asyncio.wrap_future(self._evaluator.submit(program, input_set))
+
+
+# -- calls to a group of actors ----------------------------------------------
+
+
+class _Replicas:
+    """Actors that serve the same calls. A call goes to the least busy actor
+    that is up; a call whose actor died is sent again after a pause, to
+    another actor when one is up, until the pauses run out. A call without an
+    answer by its deadline fails with TimeoutError, so nothing waits forever
+    on an actor that cannot be restarted."""
+
+    def __init__(self, kind: str, actors: list[Any], on_event: EventSink,
+                 deadline: float | None = None):
+        self.kind = kind
+        self.actors = actors
+        self._on_event = on_event
+        self._deadline = deadline
+        self._busy = [0] * len(actors)
+        self._down_until = [0.0] * len(actors)
+        self._lock = threading.Lock()
+        self._waiting: dict[cf.Future, float] = {}  # result -> deadline (monotonic)
+        self._closed = threading.Event()
+        if deadline is not None:
+            threading.Thread(target=self._watch, name=f"{kind}-deadlines", daemon=True).start()
+
+    def call(self, method: str, *args: Any) -> cf.Future:
+        result: cf.Future = cf.Future()
+        if self._deadline is not None:
+            with self._lock:
+                self._waiting[result] = time.monotonic() + self._deadline
+            result.add_done_callback(self._forget)
+        self._send(result, method, args, attempt=0)
+        return result
+
+    def busy(self) -> list[int]:
+        with self._lock:
+            return list(self._busy)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _pick(self) -> int:
+        now = time.monotonic()
+        with self._lock:
+            up = [i for i in range(len(self.actors)) if self._down_until[i] <= now]
+            index = min(up or range(len(self.actors)),
+                        key=lambda i: (self._busy[i], self._down_until[i]))
+            self._busy[index] += 1
+        return index
+
+    def _send(self, result: cf.Future, method: str, args: tuple, attempt: int) -> None:
+        if result.done():  # its deadline passed while it waited to be sent again
+            return
+        index = self._pick()
+        try:
+            reply = getattr(self.actors[index], method).remote(*args).future()
+        except Exception as error:  # e.g. the actor handle is gone for good
+            failed: cf.Future = cf.Future()
+            failed.set_exception(error)
+            reply = failed
+        reply.add_done_callback(
+            lambda done: self._on_reply(done, index, result, method, args, attempt))
+
+    def _on_reply(self, reply: cf.Future, index: int, result: cf.Future, method: str,
+                  args: tuple, attempt: int) -> None:
+        with self._lock:
+            self._busy[index] -= 1
+        error = reply.exception()
+        if result.done():
+            return
+        if error is None:
+            _settle(result, value=reply.result())
+            return
+        if isinstance(error, RayTaskError):  # the method raised: its own exception
+            _settle(result, error=_cause(error))
+            return
+        if not isinstance(error, RayActorError) or attempt >= len(_RETRY_PAUSES):
+            _settle(result, error=error)
+            return
+        pause = _RETRY_PAUSES[attempt]
+        with self._lock:
+            self._down_until[index] = time.monotonic() + pause
+            others_up = any(until <= time.monotonic() for until in self._down_until)
+        self._on_event(f"{self.kind}_retry", actor=index, attempt=attempt + 1,
+                       reason=_reason(error))
+        # Sent from a timer thread, never from Ray's callback thread.
+        timer = threading.Timer(0.0 if others_up else pause, self._send,
+                                args=(result, method, args, attempt + 1))
+        timer.daemon = True
+        timer.start()
+
+    def _forget(self, result: cf.Future) -> None:
+        with self._lock:
+            self._waiting.pop(result, None)
+
+    def _watch(self) -> None:
+        while not self._closed.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                late = [result for result, deadline in self._waiting.items() if deadline < now]
+            for result in late:
+                _settle(result, error=TimeoutError(
+                    f"no {self.kind} actor answered within {self._deadline:.0f} s"))
+
+
+def _settle(result: cf.Future, value: Any = None, error: BaseException | None = None) -> None:
+    """Completes a future unless a deadline or a retry got there first."""
+    try:
+        if error is None:
+            result.set_result(value)
+        else:
+            result.set_exception(error)
+    except cf.InvalidStateError:
+        pass
+
+
+def _cause(error: RayTaskError) -> BaseException:
+    """The exception an actor method raised, as if it had been raised here."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+def _reason(error: BaseException) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first_line}"[:300]
+
+
+# -- the backend ---------------------------------------------------------------
+
+
+class RayBackend:
+    """The engine's Backend on a Ray cluster (a local one without an address)."""
+
+    def __init__(self, config: ExperimentConfig, spec: spec_module.Specification,
+                 samplers: dict[str, Sampler] | None = None,
+                 database: ProgramsDatabase | None = None,
+                 on_event: EventSink | None = None):
+        self._on_event = on_event or (lambda kind, **fields: None)
+        local_cpus = None if config.runtime.address else max(
+            os.cpu_count() or 1, math.ceil(cpus_needed(config)))
+        self._owns_ray = connect(config.runtime.address, local_cpus)
+        self._actors: list[Any] = []
+        try:
+            self._start(config, spec, samplers or {},
+                        database or ProgramsDatabase(config.database, seed=config.seed))
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, config: ExperimentConfig, spec: spec_module.Specification,
+               samplers: dict[str, Sampler], database: ProgramsDatabase) -> None:
+        # The database stays next to the driver: both are lost together or not at all.
+        # (Not soft: Ray spreads soft-pinned zero-CPU actors over the nodes.)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        database_actor = _DatabaseActor.options(scheduling_strategy=here).remote(database)
+        self._actors.append(database_actor)
+        self.database = DatabaseProxy(database_actor)
+
+        self._samplers: dict[str, _Replicas] = {}
+        for sampler in config.samplers:
+            options = {"num_cpus": _sampler_cpus(sampler), "num_gpus": sampler.gpus_per_replica,
+                       "max_concurrency": sampler.max_concurrency, "max_restarts": -1,
+                       "max_task_retries": 0}
+            replicas = [
+                _SamplerActor.options(**options).remote(
+                    samplers.get(sampler.name, sampler), config.seed + 1000 * replica)
+                for replica in range(sampler.replicas)
+            ]
+            self._actors.extend(replicas)
+            self._samplers[sampler.name] = _Replicas("sampler", replicas, self._on_event)
+
+        settings = config.evaluator
+        evaluators = [
+            _EvaluatorActor.options(
+                num_cpus=settings.workers, max_restarts=-1, max_task_retries=0,
+                scheduling_strategy="SPREAD",
+            ).remote(str(spec.path), config.problem.inputs, settings.workers, settings.timeout,
+                     settings.memory_mb, settings.isolation)
+            for _ in range(settings.actors)
+        ]
+        self._actors.extend(evaluators)
+        # Each actor holds at most two evaluations per worker (see evaluation_slots),
+        # so an answer later than this means the actor is gone for good.
+        deadline = 4 * settings.timeout + 120
+        self._evaluators = _Replicas("evaluation", evaluators, self._on_event, deadline)
+
+        isolation = self._wait_ready(config, evaluators,
+                                     [a for r in self._samplers.values() for a in r.actors])
+        self.isolation = isolation
+        # Two evaluations per worker keep every worker busy while results return.
+        self.evaluation_slots = 2 * settings.workers * settings.actors
+
+    def _wait_ready(self, config: ExperimentConfig, evaluators: list, samplers: list) -> str:
+        cpus = cpus_needed(config)
+        gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
+        have = ray.cluster_resources()
+        need = (f"the run needs {cpus:g} CPUs (evaluator.workers x evaluator.actors, plus "
+                f"{_SAMPLER_CPUS:g} per CPU sampler replica) and {gpus:g} GPUs; the Ray "
+                f"cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs")
+        # A cluster joined by address may grow (an autoscaler); any other cannot.
+        if not config.runtime.address and (have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus):
+            raise RuntimeError(f"not enough resources: {need}")
+        calls = [actor.ready.remote() for actor in itertools.chain(evaluators, samplers)]
+        try:
+            answers = ray.get(calls, timeout=_READY_TIMEOUT)
+        except GetTimeoutError:
+            raise RuntimeError(
+                f"Ray actors did not start within {_READY_TIMEOUT:.0f} s: {need}") from None
+        return answers[0]
+
+    def submit_sample(self, sampler: str, query: Query, n: int) -> cf.Future:
+        return self._samplers[sampler].call("sample", query, n)
+
+    def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future:
+        """An Evaluation always: one whose actors failed has status "lost"."""
+        result: cf.Future = cf.Future()
+
+        def done(call: cf.Future) -> None:
+            error = call.exception()
+            if error is None:
+                result.set_result(call.result())
+                return
+            reason = f"evaluator failed: {_reason(error)}"
+            self._on_event("evaluation_lost", reason=reason, input_set=input_set)
+            result.set_result(Evaluation("lost", reason=reason, input_set=input_set or ""))
+
+        self._evaluators.call("evaluate", program, input_set).add_done_callback(done)
+        return result
+
+    @property
+    def evaluator_actors(self) -> list[Any]:
+        """The evaluator actors' handles (for fault-injection tests)."""
+        return list(self._evaluators.actors)
+
+    def evaluations_in_flight(self) -> list[int]:
+        """Evaluations sent to each evaluator actor and not answered yet."""
+        return self._evaluators.busy()
+
+    def evaluator_nodes(self) -> list[str]:
+        """The Ray node id each evaluator actor runs on."""
+        return ray.get([actor.node.remote() for actor in self._evaluators.actors])
+
+    def close(self) -> None:
+        for group in [*getattr(self, "_samplers", {}).values(),
+                      getattr(self, "_evaluators", None)]:
+            if group is not None:
+                group.close()
+        for actor in self._actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # already gone
+                pass
+        self._actors = []
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+            self._owns_ray = False

@@ -1,0 +1,125 @@
+"""The Ray runtime on a real local Ray cluster: a search improves, and it
+survives losing an evaluator actor or a whole node."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from funsearch import config as config_module
+from funsearch import experiment, runlog
+from funsearch import spec as spec_module
+from funsearch.engine import Engine
+
+ray = pytest.importorskip("ray")
+from funsearch.runtime.ray_runtime import RayBackend  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[2]
+SQRT_SPEC = Path(__file__).with_name("sqrt_spec.py")
+
+
+def _config(tmp_path: Path, spec: Path, samples: int, **evaluator) -> config_module.ExperimentConfig:
+    return config_module.from_dict({
+        "name": "ray-test", "seed": 0, "out": str(tmp_path),
+        "problem": {"spec": str(spec), "inputs": "train"},
+        "database": {"islands": 2},
+        "evaluator": {"workers": 1, "actors": 1, "timeout": "20s", **evaluator},
+        "samplers": [{"name": "mutation", "backend": "mutation", "samples_per_prompt": 4}],
+        "scheduler": {"max_in_flight": 2, "budget": {"samples": samples}},
+        "runtime": {"kind": "ray"},
+    })
+
+
+def _search(config, on_status):
+    """experiment.run's steps, with the backend in reach of `on_status(backend, status)`."""
+    spec = spec_module.load(config.spec_path())
+    log = runlog.RunLog(runlog.new_run_dir(config.out, config.name))
+    backend = RayBackend(config, spec, on_event=log.append)
+    try:
+        engine = Engine(config, spec, backend, log, lambda status: on_status(backend, status))
+        engine.initialize()
+        reason = engine.run()
+        programs = backend.database.programs()
+    finally:
+        backend.close()
+        log.close()
+    return reason, programs, list(runlog.read_events(log.dir))
+
+
+def _registered_and_kept(events) -> dict[int, dict]:
+    """Program id -> registration event, minus the programs that island resets removed."""
+    kept: dict[int, dict] = {}
+    for event in events:
+        if event["kind"] == "registration":
+            kept[event["program_id"]] = event
+        elif event["kind"] == "reset":
+            kept = {pid: e for pid, e in kept.items() if e["island"] != event["island"]}
+            kept[event["founder"]["program_id"]] = event["founder"]
+    return kept
+
+
+def _no_sample_dropped(events) -> None:
+    """Every sample ended as a rejection or an evaluation (possibly 'lost')."""
+    samples = {e["sample"] for e in events if e["kind"] == "sample"}
+    ended = {e["sample"] for e in events if e["kind"] in ("rejection", "evaluation")}
+    assert samples == ended - {None}
+
+
+def test_search_on_local_ray_improves_the_tsp_score(ray_cluster, tmp_path):
+    config = _config(tmp_path, ROOT / "problems" / "tsp.py", samples=120, workers=2)
+    result = experiment.run(config)
+    events = list(runlog.read_events(result.run_dir))
+    initial = next(e for e in events if e["kind"] == "evaluation" and e["sample"] is None)
+    assert result.stop_reason.startswith("sample budget reached")
+    assert result.best_score > initial["score"]
+    assert next(e for e in events if e["kind"] == "run_start")["runtime"] == "ray"
+
+
+def test_killed_evaluator_actor_loses_nothing_registered(ray_cluster, tmp_path):
+    config = _config(tmp_path, SQRT_SPEC, samples=160, actors=2)
+    killed: list[int] = []
+
+    def kill_busy_actor(backend: RayBackend, status) -> None:
+        busy = backend.evaluations_in_flight()
+        if not killed and status.counters.registered >= 10 and max(busy) > 0:
+            index = busy.index(max(busy))
+            killed.append(index)
+            ray.kill(backend.evaluator_actors[index], no_restart=False)  # Ray restarts it
+
+    reason, programs, events = _search(config, kill_busy_actor)
+    assert killed, "the run ended before an actor could be killed"
+    assert reason.startswith("sample budget reached")
+    retries = [e for e in events if e["kind"] == "evaluation_retry"]
+    assert retries and all(e["actor"] == killed[0] for e in retries)
+    _no_sample_dropped(events)
+    kept = _registered_and_kept(events)
+    assert {p.id for p in programs} == set(kept)
+    registered_after_kill = [e for e in events if e["kind"] == "registration"
+                             and e["t"] > retries[0]["t"]]
+    assert registered_after_kill, "the run went on registering after the kill"
+
+
+@pytest.mark.slow
+def test_run_goes_on_when_a_node_is_removed(ray_cluster, tmp_path):
+    node = ray_cluster.add_node(num_cpus=2)
+    ray_cluster.wait_for_nodes()
+    config = _config(tmp_path, SQRT_SPEC, samples=200, actors=2)
+    removed = threading.Event()
+
+    def remove_node(backend: RayBackend, status) -> None:
+        if not removed.is_set() and status.counters.registered >= 10:
+            nodes = backend.evaluator_nodes()
+            assert node.node_id in nodes, f"no evaluator on the second node: {nodes}"
+            ray_cluster.remove_node(node, allow_graceful=False)
+            removed.set()
+
+    reason, programs, events = _search(config, remove_node)
+    assert removed.is_set(), "the run ended before the node could be removed"
+    assert reason.startswith("sample budget reached")
+    _no_sample_dropped(events)
+    assert {p.id for p in programs} == set(_registered_and_kept(events))
+    assert sum(e["kind"] == "sample" for e in events) == 200
