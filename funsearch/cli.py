@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from funsearch import code, experiment
 from funsearch import config as config_module
-from funsearch import experiment
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.engine import Status
@@ -65,9 +65,21 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="load a spec and score its initial program")
     check.add_argument("spec", type=Path)
-    check.add_argument("--inputs", help="input set (default: every set)")
+    check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
+    check.add_argument("--per-input", action="store_true", help="print every input's score")
     check.set_defaults(command=_check)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a program (e.g. a run's best.py) with the baselines beside it")
+    evaluate.add_argument("spec", type=Path)
+    evaluate.add_argument("program", type=Path,
+                          help="a file defining the evolved function (best.py, or the function)")
+    evaluate.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
+    evaluate.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
+    evaluate.add_argument("--per-input", action="store_true", help="print every input's score")
+    evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
+    evaluate.set_defaults(command=_evaluate)
     _add_report_commands(commands)
     return parser
 
@@ -167,38 +179,68 @@ def _status_table(status: Status) -> Table:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    from funsearch.evaluator import Evaluator, make_pool
-
     spec = spec_module.load(arguments.spec)
-    console = Console()
     scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
+    console = Console()
     console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
                   f"scores {scoring}")
-    sets = [arguments.inputs] if arguments.inputs else list(spec.input_sets)
+    programs = {"initial": spec.initial_program,
+                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
+    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
+                           arguments.isolation, arguments.per_input)
+    return 1 if "initial" in failed else 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    spec = spec_module.load(arguments.spec)
+    try:
+        text = arguments.program.read_text()
+    except OSError as error:
+        raise FileNotFoundError(f"{arguments.program}: cannot read: {error.strerror}") from None
+    try:
+        program = code.function_source(text, spec.evolve_name)
+    except CodeError as error:
+        raise CodeError(f"{arguments.program}: {error}") from None
+    programs = {arguments.program.name: program}
+    if not arguments.no_baselines:
+        programs.update({f"baseline {name}": source for name, source in spec.baselines.items()})
+    failed = _print_scores(Console(), spec, programs, _input_sets(spec, arguments.inputs),
+                           arguments.isolation, arguments.per_input)
+    return 1 if arguments.program.name in failed else 0
+
+
+def _input_sets(spec: spec_module.Specification, names: str | None) -> list[str]:
+    sets = names.split(",") if names else list(spec.input_sets)
     if not sets:
         raise spec_module.SpecError(f"{spec.path}: no @funsearch.inputs function")
-    pool = make_pool(spec, workers=2, timeout=120, memory_mb=4096, isolation=arguments.isolation)
-    try:
-        evaluator = Evaluator(spec, pool, sets[0])
-        console.print(f"sandbox isolation: {evaluator.isolation}")
-        table = Table("program", *[f"{name} (mean)" for name in sets], "time")
-        programs = {"initial": spec.initial_program, **{
-            f"baseline {name}": program for name, program in spec.baselines.items()}}
-        failed = False
-        for label, program in programs.items():
-            cells, started = [], time.monotonic()
-            for input_set in sets:
-                evaluation = evaluator.evaluate(program, input_set)
-                if evaluation.ok:
-                    cells.append(f"{evaluation.score:.6g}")
-                else:
-                    failed |= label == "initial"
-                    cells.append(f"[red]{evaluation.status}: {evaluation.reason[:60]}[/]")
-            table.add_row(label, *cells, f"{time.monotonic() - started:.2f}s")
-        console.print(table)
-        return 1 if failed else 0
-    finally:
-        pool.close()
+    for name in sets:
+        spec.inputs(name)  # an unknown name is a SpecError that lists the known ones
+    return sets
+
+
+def _print_scores(console: Console, spec: spec_module.Specification, programs: dict[str, str],
+                  input_sets: list[str], isolation: str, per_input: bool) -> set[str]:
+    """Prints one row per (input set, program); returns the labels that failed."""
+    from funsearch.evaluator import Evaluator, make_pool, score_programs
+
+    table = Table("input set", "program", "mean score", "summary", "time")
+    failed = set()
+    with make_pool(spec, workers=2, timeout=300, memory_mb=4096, isolation=isolation) as pool:
+        console.print(f"sandbox isolation: {pool.isolation}")
+        rows = list(score_programs(Evaluator(spec, pool, input_sets[0]), programs, input_sets))
+    for row in rows:
+        evaluation = row.evaluation
+        if evaluation.ok:
+            score = f"{evaluation.score:.6g}"
+            if per_input:
+                score += "\n" + " ".join(f"{value:.4g}" for value in evaluation.scores.values())
+        else:
+            failed.add(row.label)
+            score = f"[red]{evaluation.status}: {evaluation.reason[:80]}[/]"
+        summary = ", ".join(f"{key} {value:.4g}" for key, value in row.summary.items())
+        table.add_row(row.input_set, row.label, score, summary, f"{evaluation.duration:.2f}s")
+    console.print(table)
+    return failed
 
 
 def _add_report_commands(commands: argparse._SubParsersAction) -> None:

@@ -58,6 +58,10 @@ class Evaluator:
         self.instances(input_set)  # fail early on an unknown input set
 
     @property
+    def spec(self) -> Specification:
+        return self._spec
+
+    @property
     def isolation(self) -> str:
         return self._pool.isolation
 
@@ -129,18 +133,12 @@ class ProgramScore:
     summary: dict[str, float]
 
 
-def score_programs(spec: Specification, programs: dict[str, str], input_sets: list[str],
-                   isolation: str = "auto", timeout: float = 300.0,
-                   memory_mb: int = 4096) -> Iterator[ProgramScore]:
+def score_programs(evaluator: Evaluator, programs: dict[str, str],
+                   input_sets: list[str]) -> Iterator[ProgramScore]:
     """Scores each program on each input set in the sandbox, with the spec's
     summary figures (e.g. the gap to a reference) beside the mean score."""
-    pool = make_pool(spec, workers=2, timeout=timeout, memory_mb=memory_mb, isolation=isolation)
-    try:
-        evaluator = Evaluator(spec, pool, input_sets[0])
-        for input_set in input_sets:
-            for label, program in programs.items():
-                evaluation = evaluator.evaluate(program, input_set)
-                summary = spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
-                yield ProgramScore(label, input_set, evaluation, summary)
-    finally:
-        pool.close()
+    for input_set in input_sets:
+        for label, program in programs.items():
+            evaluation = evaluator.evaluate(program, input_set)
+            figures = evaluator.spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
+            yield ProgramScore(label, input_set, evaluation, figures)

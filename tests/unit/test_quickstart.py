@@ -35,3 +35,22 @@ def test_check_prints_the_initial_program_and_baselines(capsys):
     assert cli.main(["check", str(ROOT / "problems" / "tsp.py"), "--inputs", "train"]) == 0
     out = capsys.readouterr().out
     assert "initial" in out and "baseline nearest_neighbour" in out and "isolation" in out
+
+
+def test_evaluate_scores_a_program_file_beside_the_baselines(tmp_path, capsys):
+    program = tmp_path / "mine.py"
+    program.write_text(
+        "import numpy as np\n\n"
+        "def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):\n"
+        "    return unvisited_nodes[0]\n")
+    assert cli.main(["evaluate", str(ROOT / "problems" / "tsp.py"), str(program),
+                     "--inputs", "valid"]) == 0
+    out = capsys.readouterr().out
+    assert "mine.py" in out and "nearest_neighbour" in out and "gap_percent" in out
+
+
+def test_evaluate_names_the_file_without_the_evolved_function(tmp_path, capsys):
+    program = tmp_path / "other.py"
+    program.write_text("def something_else():\n    return 1\n")
+    assert cli.main(["evaluate", str(ROOT / "problems" / "tsp.py"), str(program)]) == 2
+    assert "other.py: no top-level function 'select_next_node'" in capsys.readouterr().err
