@@ -36,10 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return arguments.command(arguments)
     except _USER_ERRORS as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that does not break lines when writing to a file or pipe, so
+    messages and tables stay whole in logs and in what a test reads."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, soft_wrap=True, width=200)
+    return console
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,7 +106,7 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.address is not None:
         overrides["runtime.address"] = arguments.address
     config = config_module.load(arguments.experiment, **overrides)
-    console = Console()
+    console = _console()
     with _live_view(console) as show:
         result = experiment.run(config, on_status=show)
     _print_result(console, config.problem.inputs, result)
@@ -115,7 +124,7 @@ def _resume(arguments: argparse.Namespace) -> int:
     if arguments.address is not None:
         overrides["runtime.address"] = arguments.address
     config = resume.load_config(arguments.run_dir, **overrides)
-    console = Console()
+    console = _console()
     with _live_view(console) as show:
         result = resume.resume(arguments.run_dir, on_status=show, config=config)
     _print_result(console, config.problem.inputs, result)
@@ -181,7 +190,7 @@ def _status_table(status: Status) -> Table:
 def _check(arguments: argparse.Namespace) -> int:
     spec = spec_module.load(arguments.spec)
     scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console = Console()
+    console = _console()
     console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
                   f"scores {scoring}")
     programs = {"initial": spec.initial_program,
@@ -204,7 +213,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     programs = {arguments.program.name: program}
     if not arguments.no_baselines:
         programs.update({f"baseline {name}": source for name, source in spec.baselines.items()})
-    failed = _print_scores(Console(), spec, programs, _input_sets(spec, arguments.inputs),
+    failed = _print_scores(_console(), spec, programs, _input_sets(spec, arguments.inputs),
                            arguments.isolation, arguments.per_input)
     return 1 if arguments.program.name in failed else 0
 
@@ -291,7 +300,7 @@ def _read_runs(paths: list[Path]) -> list:
 def _show(arguments: argparse.Namespace) -> int:
     from funsearch import report
 
-    report.show(_read_runs([arguments.run_dir])[0], Console(), top=arguments.top)
+    report.show(_read_runs([arguments.run_dir])[0], _console(), top=arguments.top)
     return 0
 
 
@@ -306,7 +315,7 @@ def _compare(arguments: argparse.Namespace) -> int:
                                      threshold=arguments.threshold, seed=arguments.bootstrap_seed)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
-    console = Console()
+    console = _console()
     compare.render(comparison, console)
     png = compare.plot_png(comparison) if arguments.plot or arguments.html else None
     if arguments.plot:
@@ -322,7 +331,7 @@ def _export(arguments: argparse.Namespace) -> int:
     from funsearch import report
 
     out = report.export(arguments.run_dir, arguments.format, arguments.out)
-    Console().print(f"wrote {out}")
+    _console().print(f"wrote {out}")
     return 0
 
 
