@@ -72,16 +72,22 @@ def test_a_result_forged_past_the_cap_on_the_result_pipe_is_invalid_output(pool)
     assert outcome.detail == f"result larger than the limit of {LIMITS.result_bytes} bytes"
 
 
+def forged(result: bytes) -> str:
+    """A body that writes `result` as its outputs straight to the result pipe (fd 3)."""
+    return (
+        f"import os\ndata = {result!r}\n"
+        "os.write(3, b'O' + len(data).to_bytes(8, 'big') + data)\nos._exit(0)"
+    )
+
+
 def test_a_malformed_result_is_invalid_output(pool):
-    outcome = attack(pool, "import os\nos.write(3, b'O[{not json')\nos._exit(0)")
+    outcome = attack(pool, forged(b"[{not json"))
     assert outcome.status == "invalid_output"
     assert outcome.detail.startswith("not JSON: ")
 
 
 def test_a_deeply_nested_result_is_invalid_output(pool):
-    outcome = attack(
-        pool, "import os\nos.write(3, b'O' + b'[' * 200000 + b']' * 200000)\nos._exit(0)"
-    )
+    outcome = attack(pool, forged(b"[" * 200_000 + b"]" * 200_000))
     assert outcome.status == "invalid_output"
     assert outcome.detail.startswith("not JSON: ")
 
