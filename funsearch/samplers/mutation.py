@@ -1,0 +1,307 @@
+"""The offline proposer: genetic programming over the prompt's versions, no model.
+
+It reads the versions a prompt shows (weakest first) and writes new function
+bodies the way a completion model would: mutants of one version (gp_ops's
+operators), crossovers of two, or, now and then, a small batch that keeps the
+best version's structure and only moves its constants. It is the embedded
+default and the "size 0 model" every LLM sampler must beat per unit of compute.
+
+Bloat is held by a node-count limit relative to the parents (oversize children
+are redrawn) and by favouring deletion once a parent is big. Children equal to
+a version of the prompt, or to an earlier child of the same batch, are redrawn
+too: they would only cost a cache lookup downstream.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import dataclasses
+import textwrap
+import time
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from funsearch.code import INDENT
+from funsearch.config import ConfigError, SamplerConfig
+from funsearch.prompt import Query
+from funsearch.samplers import Sample, gp_ops
+from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
+from funsearch.samplers.gp_vocabulary import (
+    Context,
+    build_context,
+    constant_value,
+    preface_modules,
+    weighted_index,
+)
+
+# Parsed versions and prompt vocabularies kept: prompts reuse strong programs.
+_CACHE_SIZE = 512
+_PROMPT_CACHE_SIZE = 64
+
+
+class OperatorWeights(BaseModel):
+    """Relative frequency of each mutation operator (0 turns one off)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    constant: float = Field(3.0, ge=0)
+    binop: float = Field(1.0, ge=0)
+    compare: float = Field(0.5, ge=0)
+    minmax: float = Field(0.5, ge=0)
+    name: float = Field(1.0, ge=0)
+    insert: float = Field(2.0, ge=0)
+    replace: float = Field(1.0, ge=0)
+    delete: float = Field(1.5, ge=0)
+    statement: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_operator(self) -> OperatorWeights:
+        if not any(self.model_dump().values()):
+            raise ValueError("at least one operator needs a positive weight")
+        return self
+
+
+class MutationSettings(BaseModel):
+    """`[samplers.settings]` of a mutation sampler.
+
+    Attributes:
+      mutations_per_child: mean number of operators applied to one mutant (>= 1).
+      crossover_rate: share of children made by crossover of two versions.
+      constant_tuning_rate: probability that a request is answered by a
+        constant-tuning batch (the best version's structure, constants moved).
+      constant_sigma: relative size of a constant perturbation in a mutation.
+      tuning_sigma: ... and in a constant-tuning batch (finer).
+      max_nodes_factor, max_nodes_slack: a child may have at most
+        max(factor * parent, parent + slack) nodes (parent: the larger parent).
+      max_nodes: absolute ceiling on that limit (a parent above it may not grow).
+      shrink_above: parents with more nodes than this favour deletion
+        (its weight grows with the square of the excess ratio).
+      max_attempts: draws per child before giving up on a new, valid one.
+      weights: relative frequency of each mutation operator.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mutations_per_child: float = Field(1.5, ge=1, le=20)
+    crossover_rate: float = Field(0.2, ge=0, le=1)
+    constant_tuning_rate: float = Field(0.1, ge=0, le=1)
+    constant_sigma: float = Field(0.3, gt=0, le=5)
+    tuning_sigma: float = Field(0.1, gt=0, le=5)
+    max_nodes_factor: float = Field(1.5, ge=1)
+    max_nodes_slack: int = Field(30, ge=0)
+    max_nodes: int = Field(250, ge=10)
+    shrink_above: int = Field(100, ge=1)
+    max_attempts: int = Field(20, ge=1)
+    weights: OperatorWeights = Field(default_factory=OperatorWeights)
+
+
+def parse_settings(config: SamplerConfig) -> MutationSettings:
+    """The sampler's settings, or a ConfigError naming each bad key in full."""
+    try:
+        return MutationSettings.model_validate(config.settings)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            key = ".".join(["samplers", config.name, "settings", *map(str, problem["loc"])])
+            if problem["type"] == "extra_forbidden":
+                lines.append(f"unknown key '{key}' (known: {_known_keys(problem['loc'])})")
+            else:
+                lines.append(f"key '{key}': {problem['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _known_keys(loc: tuple) -> str:
+    model = OperatorWeights if loc[:1] == ("weights",) else MutationSettings
+    return ", ".join(model.model_fields)
+
+
+def size_limit(parent_sizes: list[int], settings: MutationSettings) -> int:
+    """The most nodes a child of these parents may have."""
+    parent = max(parent_sizes)
+    relative = max(int(settings.max_nodes_factor * parent), parent + settings.max_nodes_slack)
+    return max(min(settings.max_nodes, relative), parent)
+
+
+@dataclasses.dataclass
+class _Version:
+    """A program of the prompt, parsed once: never mutated, only copied."""
+
+    function: ast.FunctionDef  # without docstring
+    body: str
+    size: int
+    plain: Analysis  # without knowledge of other versions: roles, free names
+
+
+@dataclasses.dataclass
+class _Prompt:
+    versions: list[_Version]
+    ctx: Context
+    distinct: list[int]  # indices of versions with distinct bodies
+
+
+class MutationSampler:
+    """Proposes function bodies by AST mutation and crossover; needs no model."""
+
+    def __init__(self, config: SamplerConfig, seed: int = 0) -> None:
+        self.name = config.name
+        self.settings = parse_settings(config)
+        self._rng = np.random.default_rng(seed)
+        self._parsed: collections.OrderedDict[str, _Version] = collections.OrderedDict()
+        self._prompts: collections.OrderedDict[tuple, _Prompt] = collections.OrderedDict()
+
+    def sample(self, query: Query, n: int) -> list[Sample]:
+        start = time.perf_counter()
+        prompt = self._prompt(query)
+        seen = {version.body for version in prompt.versions}
+        tunable = self._tunable(prompt.versions[-1], prompt.ctx)
+        if n > 0 and tunable and self._rng.random() < self.settings.constant_tuning_rate:
+            bodies = [self._tuned(prompt, seen) for _ in range(n)]
+        else:
+            bodies = [self._child(prompt, seen) for _ in range(n)]
+        latency = time.perf_counter() - start
+        return [Sample(_indent(body), self.name, latency) for body in bodies]
+
+    # The prompt ---------------------------------------------------------------
+
+    def _prompt(self, query: Query) -> _Prompt:
+        key = (query.preface, query.versions)
+        if key in self._prompts:
+            self._prompts.move_to_end(key)
+            return self._prompts[key]
+        prompt = self._new_prompt(query)
+        self._prompts[key] = prompt
+        if len(self._prompts) > _PROMPT_CACHE_SIZE:
+            self._prompts.popitem(last=False)
+        return prompt
+
+    def _new_prompt(self, query: Query) -> _Prompt:
+        modules, _ = preface_modules(query.preface)
+        versions = [self._version(text, modules) for text in query.versions]
+        ctx = build_context(
+            [v.function for v in versions],
+            [v.plain for v in versions],
+            query.preface,
+            self._rng,
+            self.settings.constant_sigma,
+        )
+        bodies: dict[str, int] = {}
+        for index, version in enumerate(versions):
+            bodies[version.body] = index  # the strongest copy of a body wins
+        return _Prompt(versions, ctx, sorted(bodies.values()))
+
+    def _version(self, program: str, modules: Modules) -> _Version:
+        key = repr(modules) + program
+        if key in self._parsed:
+            self._parsed.move_to_end(key)
+            return self._parsed[key]
+        function = next(n for n in ast.parse(program).body if isinstance(n, ast.FunctionDef))
+        if ast.get_docstring(function) is not None:
+            function.body = function.body[1:] or [ast.Pass()]
+        plain = analyse(function, modules, frozenset())
+        version = _Version(function, _body_text(function), node_count(function.body), plain)
+        self._parsed[key] = version
+        if len(self._parsed) > _CACHE_SIZE:
+            self._parsed.popitem(last=False)
+        return version
+
+    # Children -----------------------------------------------------------------
+
+    def _child(self, prompt: _Prompt, seen: set[str]) -> str:
+        fallback = None
+        for _ in range(self.settings.max_attempts):
+            crossing = (
+                len(prompt.distinct) > 1 and self._rng.random() < self.settings.crossover_rate
+            )
+            tree, parents = self._crossover(prompt) if crossing else self._mutant(prompt)
+            body = self._accept(tree, parents, prompt.ctx)
+            if body is None:
+                continue
+            fallback = fallback or body
+            if body not in seen:
+                seen.add(body)
+                return body
+        return fallback or prompt.versions[-1].body
+
+    def _accept(self, tree, parents: list[_Version], ctx: Context) -> str | None:
+        """The child's body text, or None if it is oversize, unbound or broken."""
+        if tree is None or not tree.body:
+            return None
+        if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
+            return None
+        try:
+            body = _body_text(tree)
+            ast.parse("def _():\n" + _indent(body))
+        except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError):
+            return None
+        return None if ctx.unbound(tree) else body
+
+    def _pick(self, prompt: _Prompt, among: list[int]) -> int:
+        """A version index, the stronger ones likelier (weights 1, 2, ...)."""
+        return among[weighted_index(self._rng, list(range(1, len(among) + 1)))]
+
+    def _mutant(self, prompt: _Prompt):
+        parent = prompt.versions[self._pick(prompt, list(range(len(prompt.versions))))]
+        tree = clone(parent.function)
+        count = 1 + int(self._rng.poisson(self.settings.mutations_per_child - 1))
+        changed = False
+        for _ in range(count):
+            changed |= self._mutate_once(tree, prompt.ctx)
+        return (tree if changed else None), [parent]
+
+    def _mutate_once(self, tree: ast.FunctionDef, ctx: Context) -> bool:
+        analysis = ctx.analyse(tree)
+        names = list(gp_ops.OPERATORS)
+        weights = [getattr(self.settings.weights, name) for name in names]
+        size = node_count(tree.body)
+        if size > self.settings.shrink_above:
+            weights[names.index("delete")] *= (size / self.settings.shrink_above) ** 2
+        while sum(weights) > 0:
+            choice = weighted_index(self._rng, weights)
+            if gp_ops.OPERATORS[names[choice]](tree, analysis, ctx):
+                return True
+            weights[choice] = 0  # nothing to do for this operator here
+        return False
+
+    def _crossover(self, prompt: _Prompt):
+        recipient_index = self._pick(prompt, prompt.distinct)
+        donors = [i for i in prompt.distinct if i != recipient_index]
+        recipient = prompt.versions[recipient_index]
+        donor = prompt.versions[donors[int(self._rng.integers(len(donors)))]]
+        tree = clone(recipient.function)
+        ctx = prompt.ctx
+        if self._rng.random() < 0.7:
+            done = gp_ops.crossover_expression(tree, donor.function, ctx)
+            done = done or gp_ops.crossover_statements(tree, donor.function, ctx)
+        else:
+            done = gp_ops.crossover_statements(tree, donor.function, ctx)
+            done = done or gp_ops.crossover_expression(tree, donor.function, ctx)
+        return (tree if done else None), [recipient, donor]
+
+    def _tunable(self, version: _Version, ctx: Context) -> bool:
+        sites = gp_ops.constant_sites(ctx.analyse(version.function))
+        return any(s.role == NUM and constant_value(s.node) != 0 for s in sites)
+
+    def _tuned(self, prompt: _Prompt, seen: set[str]) -> str:
+        best = prompt.versions[-1]
+        fallback = None
+        for _ in range(self.settings.max_attempts):
+            tree = clone(best.function)
+            gp_ops.tune_constants(
+                tree, prompt.ctx.analyse(tree), prompt.ctx, self.settings.tuning_sigma
+            )
+            body = _body_text(tree)
+            fallback = fallback or body
+            if body not in seen:
+                seen.add(body)
+                return body
+        return fallback or best.body
+
+
+def _body_text(function: ast.FunctionDef) -> str:
+    return "\n".join(ast.unparse(statement) for statement in function.body) + "\n"
+
+
+def _indent(body: str) -> str:
+    return textwrap.indent(body, INDENT)

@@ -1,0 +1,378 @@
+"""The offline genetic-programming proposer: what it writes, and how.
+
+Every sample goes through prompt.to_program as in the engine, and the
+programs that come out are run on small real inputs (a distance matrix, an
+array of bin capacities), so "parses" and "runs" are checked, not assumed.
+"""
+
+import ast
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from funsearch import code
+from funsearch.config import ConfigError, SamplerConfig
+from funsearch.prompt import build_query, to_program
+from funsearch.samplers import make_sampler
+from funsearch.samplers.gp_ops import OPERATORS
+from funsearch.samplers.gp_sites import node_count
+from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
+
+NUMPY = "import numpy as np\n"
+
+TSP = '''def select_next_node(current_node: int, destination_node: int, unvisited_nodes: np.ndarray, distance_matrix: np.ndarray) -> int:
+    """Returns the next node to visit."""
+    distances = distance_matrix[current_node, unvisited_nodes]
+    return unvisited_nodes[np.argmin(distances)]
+'''
+
+TSP_LOOKAHEAD = '''def select_next_node(current_node: int, destination_node: int, unvisited_nodes: np.ndarray, distance_matrix: np.ndarray) -> int:
+    """Returns the next node to visit."""
+    distances = distance_matrix[current_node, unvisited_nodes]
+    to_destination = distance_matrix[unvisited_nodes, destination_node]
+    scores = distances - 0.3 * to_destination
+    if len(unvisited_nodes) > 3:
+        scores = scores + 0.1 * np.mean(distances)
+    return unvisited_nodes[np.argmin(scores)]
+'''
+
+BIN = '''def priority(item: float, bins: np.ndarray) -> np.ndarray:
+    """Returns priority with which we want to add item to each bin."""
+    return -(bins - item)
+'''
+
+BIN_EXACT_FIT = '''def priority(item: float, bins: np.ndarray) -> np.ndarray:
+    """Returns priority with which we want to add item to each bin."""
+    residual = bins - item
+    score = -residual
+    score = np.where(residual == 0, 1000.0, score)
+    score += 0.5 * np.log1p(bins) / item
+    return score
+'''
+
+# Plain Python (the preface imports math, not numpy): a loop and branches.
+PLAIN = '''def priority(item: float, bins: list) -> list:
+    """Returns priority with which we want to add item to each bin."""
+    scores = []
+    for b in bins:
+        gap = b - item
+        if gap < 0:
+            scores.append(-1000.0)
+        elif gap == 0:
+            scores.append(100.0)
+        else:
+            scores.append(1.0 / gap + 0.1 * b)
+    return scores
+'''
+
+_points = np.random.default_rng(0).random((12, 2))
+DISTANCES = np.linalg.norm(_points[:, None] - _points[None], axis=-1)
+
+# name -> (preface, versions weakest first, a call that is True when the program works)
+PARENTS = {
+    "tsp": (NUMPY, [TSP], lambda f: int(f(0, 0, np.arange(1, 12), DISTANCES.copy())) in range(12)),
+    "tsp_two_versions": (
+        NUMPY,
+        [TSP, TSP_LOOKAHEAD],
+        lambda f: int(f(0, 0, np.arange(1, 12), DISTANCES.copy())) in range(12),
+    ),
+    "bin_packing": (NUMPY, [BIN], lambda f: np.shape(f(30.0, np.array([40.0, 55.0, 100.0]))) == (3,)),
+    "bin_packing_two_versions": (
+        NUMPY,
+        [BIN, BIN_EXACT_FIT],
+        lambda f: np.shape(f(30.0, np.array([40.0, 55.0, 100.0]))) == (3,),
+    ),
+    "plain_python": ("import math\n", [PLAIN], lambda f: len(f(30.0, [40.0, 55.0, 100.0])) == 3),
+}
+
+
+def sampler(seed=0, **settings):
+    return MutationSampler(SamplerConfig(name="gp", settings=settings), seed=seed)
+
+
+def query_of(name):
+    preface, versions, _ = PARENTS[name]
+    function = code.function_name(versions[0])
+    return build_query(preface, function, versions)
+
+
+def programs(gp, query, count, per_call=4):
+    """count samples made into programs the way the engine does."""
+    made = []
+    while len(made) < count:
+        made += [to_program(s.text, query) for s in gp.sample(query, per_call)]
+    return made[:count]
+
+
+def run(program, preface, check):
+    """Whether the program runs on a small input and returns the right kind of value."""
+    namespace = {"np": np, "math": math}
+    exec(program, namespace)  # noqa: S102 - our own generated test programs
+    function = namespace[code.function_name(program)]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(check(function))
+
+
+@pytest.mark.parametrize("name", PARENTS)
+def test_at_least_95_percent_of_bodies_become_programs(name):
+    query = query_of(name)
+    samples = [s for _ in range(50) for s in sampler().sample(query, 4)]
+    made = 0
+    for sample in samples:
+        try:
+            to_program(sample.text, query)
+            made += 1
+        except Exception:  # noqa: BLE001 - any failure counts against the rate
+            pass
+    assert made >= 0.95 * len(samples)
+
+
+@pytest.mark.parametrize("name", PARENTS)
+def test_most_children_run_and_none_reads_an_unbound_name(name):
+    preface, _, check = PARENTS[name]
+    works, unbound = 0, []
+    children = programs(sampler(seed=1), query_of(name), 150)
+    for program in children:
+        try:
+            works += run(program, preface, check)
+        except (NameError, UnboundLocalError) as error:
+            unbound.append((str(error), program))
+        except Exception:  # noqa: BLE001 - a child may fail at run time; it must not often
+            pass
+    assert unbound == []
+    assert works >= 0.7 * len(children)
+
+
+@pytest.mark.parametrize("name", PARENTS)
+def test_children_differ_from_every_version_in_the_prompt(name):
+    query = query_of(name)
+    shown = {code.normal_hash(v) for v in query.versions}
+    children = programs(sampler(), query, 100)
+    assert not any(code.normal_hash(child) in shown for child in children)
+
+
+def test_samples_are_bodies_named_after_the_sampler_with_a_latency():
+    query = query_of("tsp")
+    samples = sampler().sample(query, 3)
+    assert len(samples) == 3 and sampler().sample(query, 0) == []
+    for sample in samples:
+        assert sample.sampler == "gp" and sample.latency > 0
+        lines = [line for line in sample.text.splitlines() if line.strip()]
+        assert all(line.startswith("    ") for line in lines)
+        assert "def " not in sample.text
+
+
+def test_a_batch_holds_no_repeated_body():
+    texts = [s.text for s in sampler().sample(query_of("tsp_two_versions"), 16)]
+    assert len(set(texts)) == len(texts)
+
+
+def test_same_seed_and_queries_give_the_same_samples():
+    queries = [query_of(name) for name in PARENTS] * 2
+    first, second = sampler(seed=7), sampler(seed=7)
+    texts = [[s.text for s in first.sample(q, 4)] for q in queries]
+    assert texts == [[s.text for s in second.sample(q, 4)] for q in queries]
+    other = [[s.text for s in sampler(seed=8).sample(q, 4)] for q in queries]
+    assert other != texts
+
+
+def test_make_sampler_builds_it_from_the_config():
+    gp = make_sampler(SamplerConfig(name="offline", backend="mutation"), seed=3)
+    assert isinstance(gp, MutationSampler) and gp.name == "offline"
+
+
+# Operators -------------------------------------------------------------------
+
+
+def _only(operator, **extra):
+    weights = {name: 0.0 for name in OPERATORS}
+    weights[operator] = 1.0
+    return dict(
+        weights=weights, crossover_rate=0.0, constant_tuning_rate=0.0, mutations_per_child=1, **extra
+    )
+
+
+def _statements(program):
+    return [node for node in ast.walk(ast.parse(program)) if isinstance(node, ast.stmt)]
+
+
+def _ops(program, kind):
+    tree = ast.parse(program)
+    if kind == "binop":
+        return sorted(type(n.op).__name__ for n in ast.walk(tree) if isinstance(n, ast.BinOp))
+    return sorted(type(op).__name__ for n in ast.walk(tree) if isinstance(n, ast.Compare) for op in n.ops)
+
+
+def _names(program):
+    return sorted(n.id for n in ast.walk(ast.parse(program)) if isinstance(n, ast.Name))
+
+
+class _Zeroed(ast.NodeTransformer):
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+            return ast.Constant(0)
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        return ast.Constant(0) if isinstance(node.value, (int, float)) else node
+
+
+def _shape(program):
+    """The program with every number (negative ones too) replaced by 0: its structure."""
+    return code.normal_form(ast.unparse(_Zeroed().visit(ast.parse(program))))
+
+
+def _size(program):
+    return node_count(ast.parse(program).body[0].body)
+
+
+# operator -> (parent, what every child of that operator alone shows)
+OPERATOR_EFFECTS = {
+    "constant": ("bin_packing_two_versions", lambda parent, child: _shape(child) == _shape(parent)),
+    "binop": ("tsp_two_versions", lambda p, c: _ops(c, "binop") != _ops(p, "binop") and _size(c) == _size(p)),
+    "compare": ("plain_python", lambda p, c: _ops(c, "compare") != _ops(p, "compare")),
+    "minmax": ("tsp", lambda p, c: "np.argmax(distances)" in c),
+    "name": ("tsp_two_versions", lambda p, c: _names(c) != _names(p) and _size(c) == _size(p)),
+    "insert": ("bin_packing", lambda p, c: _size(c) > _size(p) and set(_names(p)) <= set(_names(c))),
+    "replace": ("bin_packing_two_versions", lambda p, c: True),
+    "delete": ("tsp_two_versions", lambda p, c: _size(c) < _size(p)),
+    "statement": ("plain_python", lambda p, c: len(_statements(c)) > len(_statements(p))),
+}
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_every_operator_changes_the_program_in_its_own_way(operator):
+    name, effect = OPERATOR_EFFECTS[operator]
+    query = query_of(name)
+    parent = query.versions[-1]
+    gp = sampler(**_only(operator))
+    children = [to_program(s.text, query) for s in gp.sample(query, 12)]
+    changed = [c for c in children if code.normal_hash(c) != code.normal_hash(parent)]
+    # Children of the weaker version are judged against it.
+    for child in changed:
+        parents = [v for v in query.versions if effect(v, child)]
+        assert parents, f"{operator} made:\n{child}"
+    assert len(changed) == len(children)
+
+
+def test_constant_perturbation_moves_constants_on_their_own_scale():
+    big = BIN_EXACT_FIT.replace("1000.0", "100000.0")
+    query = build_query(NUMPY, "priority", [big])
+    gp = sampler(**_only("constant", constant_sigma=0.1))
+    moved = []
+    for program in programs(gp, query, 60):
+        numbers = [n.value for n in ast.walk(ast.parse(program)) if isinstance(n, ast.Constant)]
+        moved += [v for v in numbers if isinstance(v, float) and 10_000 < v < 1_000_000 and v != 1e5]
+    # The large constant moves by thousands, not by fractions of one.
+    assert moved and all(abs(v - 1e5) > 100 for v in moved)
+
+
+def test_statement_edits_add_a_local_that_is_used_afterwards():
+    query = query_of("bin_packing_two_versions")
+    gp = sampler(**_only("statement"))
+    new_locals = 0
+    for program in programs(gp, query, 40):
+        tree = ast.parse(program)
+        assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets}
+        for name in assigned - {"residual", "score"}:
+            new_locals += 1
+            assert program.count(name) >= 2, program  # assigned, then read
+    assert new_locals > 0
+
+
+def test_constant_tuning_keeps_the_best_versions_structure():
+    query = query_of("bin_packing_two_versions")
+    gp = sampler(constant_tuning_rate=1.0)
+    best = query.versions[-1]
+    children = [to_program(s.text, query) for s in gp.sample(query, 8)]
+    assert all(_shape(child) == _shape(best) for child in children)
+    assert len({code.normal_hash(c) for c in children} | {code.normal_hash(best)}) == 9
+
+
+def test_crossover_mixes_material_of_two_parents():
+    weak = '''def priority(item: float, bins: np.ndarray) -> np.ndarray:
+    """Returns priority with which we want to add item to each bin."""
+    return -(bins - item) + 0.25 * np.log1p(bins)
+'''
+    strong = '''def priority(item: float, bins: np.ndarray) -> np.ndarray:
+    """Returns priority with which we want to add item to each bin."""
+    return np.sqrt(item) / (bins - item + 7.5)
+'''
+    query = build_query(NUMPY, "priority", [weak, strong])
+    gp = sampler(crossover_rate=1.0, constant_tuning_rate=0.0)
+    children = programs(gp, query, 40)
+    mixed = [c for c in children if ("log1p" in c or "0.25" in c) and ("sqrt" in c or "7.5" in c)]
+    assert len(mixed) >= 0.6 * len(children)
+
+
+def test_crossover_with_a_single_version_falls_back_to_mutation():
+    query = query_of("bin_packing")
+    children = programs(sampler(crossover_rate=1.0, constant_tuning_rate=0.0), query, 12)
+    assert code.normal_hash(BIN) not in {code.normal_hash(c) for c in children}
+
+
+def test_only_numpy_functions_that_exist_and_none_without_numpy():
+    for program in programs(sampler(), query_of("bin_packing_two_versions"), 200):
+        for node in ast.walk(ast.parse(program)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id == "np":
+                    assert hasattr(np, node.attr), program
+    assert not any("np." in p for p in programs(sampler(), query_of("plain_python"), 100))
+
+
+# Size control ----------------------------------------------------------------
+
+
+def test_children_stay_within_the_size_limit_of_their_parents():
+    query = query_of("tsp_two_versions")
+    settings = dict(max_nodes_factor=1.1, max_nodes_slack=3, mutations_per_child=3)
+    limit = size_limit([_size(v) for v in query.versions], MutationSettings(**settings))
+    sizes = [_size(p) for p in programs(sampler(**settings), query, 200)]
+    assert max(sizes) <= limit
+    assert max(sizes) > max(_size(v) for v in query.versions)  # growth is allowed, to the limit
+
+
+def test_a_parent_over_the_absolute_limit_may_not_grow():
+    query = query_of("tsp_two_versions")
+    biggest = max(_size(v) for v in query.versions)
+    sizes = [_size(p) for p in programs(sampler(max_nodes=10), query, 100)]
+    assert max(sizes) <= biggest
+
+
+def test_big_parents_favour_shrinking():
+    query = query_of("tsp_two_versions")
+    parent = _size(query.versions[-1])
+    big = sampler(shrink_above=10, crossover_rate=0.0, constant_tuning_rate=0.0)
+    small = sampler(shrink_above=1000, crossover_rate=0.0, constant_tuning_rate=0.0)
+    shrunk_when_big = sum(_size(p) < parent for p in programs(big, query, 200))
+    shrunk_otherwise = sum(_size(p) < parent for p in programs(small, query, 200))
+    assert shrunk_when_big > 1.5 * shrunk_otherwise
+
+
+# Settings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        ({"mutation_rate": 0.5}, "samplers.gp.settings.mutation_rate"),
+        ({"crossover_rate": 2.0}, "samplers.gp.settings.crossover_rate"),
+        ({"max_nodes_factor": "big"}, "samplers.gp.settings.max_nodes_factor"),
+        ({"weights": {"mutate": 1.0}}, "samplers.gp.settings.weights.mutate"),
+        ({"weights": {"constant": -1}}, "samplers.gp.settings.weights.constant"),
+        ({"weights": {name: 0 for name in OPERATORS}}, "samplers.gp.settings.weights"),
+    ],
+)
+def test_bad_settings_are_errors_that_name_the_key(settings, key):
+    with pytest.raises(ConfigError) as error:
+        MutationSampler(SamplerConfig(name="gp", settings=settings))
+    assert key in str(error.value)
+
+
+def test_defaults_are_valid_and_every_operator_has_a_weight():
+    defaults = MutationSettings()
+    assert set(defaults.weights.model_dump()) == set(OPERATORS)
+    assert all(w > 0 for w in defaults.weights.model_dump().values())
