@@ -157,7 +157,12 @@ class SchedulerConfig(_Strict):
 
 
 class RuntimeConfig(_Strict):
-    kind: Literal["inline", "ray"] = "inline"
+    """kind: ray (actors, on a local instance or a cluster) or inline (one
+      process: debugging a spec, tests).
+    address: the Ray cluster to join ("auto", "ray://host:port"); empty starts
+      a local instance sized for the run."""
+
+    kind: Literal["inline", "ray"] = "ray"
     address: str = ""
 
 

@@ -188,6 +188,7 @@ def _search(out: Path, samples: int = 8) -> list[dict]:
                       "samples_per_prompt": 4,
                       "settings": {"path": str(DATA / "recorded_tsp_chat.jsonl")}}],
         "scheduler": {"max_in_flight": 1, "budget": {"samples": samples}},
+        "runtime": {"kind": "inline"},
     })
     result = experiment.run(config)
     # Measured times vary from run to run (and so do the scheduler's cost
