@@ -80,6 +80,11 @@ class Child:
         self.request_fd = -1
         return self._collect(limits, start)
 
+    def kill(self) -> None:
+        """Ends the child and anything it left running; its exit is reaped later
+        (finish), so its teardown overlaps the next request."""
+        _kill(self.pid)
+
     def finish(self) -> None:
         """Kills the child (and anything it left running) and reaps it."""
         _kill(self.pid)

@@ -115,8 +115,9 @@ class Worker:
         self.jail = isolation.Jail(limits=self.limits, uid=self.uid, bpf=bpf)
         self.jail.worker_setup()
         self._freeze()
-        self.spare: child.Child | None = None
+        self.spare: child.Child | None = None  # forked for the next evaluation
         self.spare_inputs: frozenset[str] = frozenset()
+        self.used: child.Child | None = None  # the last evaluation's, until reaped
 
     def evaluate(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         try:
@@ -134,13 +135,22 @@ class Worker:
             self.fork_spare()
         evaluation, self.spare = self.spare, None
         assert evaluation is not None
-        try:
-            header, payload = evaluation.run({**request, "input_ids": ids}, self.limits)
-        finally:
-            evaluation.finish()
-            self._clear_folder()
+        self.used = evaluation
+        header, payload = evaluation.run({**request, "input_ids": ids}, self.limits)
         header["inputs"] = len(ids)
         return header, payload
+
+    def retire(self) -> None:
+        """After an evaluation: stop its child now, reap it later (settle)."""
+        if self.used is not None:
+            self.used.kill()
+
+    def settle(self) -> None:
+        """Before an evaluation: the last child is reaped and its files are gone."""
+        if self.used is not None:
+            self.used.finish()
+            self.used = None
+            self._clear_folder()
 
     def fork_spare(self) -> None:
         """The next evaluation's child, forked and jailed before it is needed."""
@@ -175,14 +185,20 @@ class Worker:
             os.chown(self.folder, self.uid, self.uid)
 
     def _clear_folder(self) -> None:
-        """Leaves the folder empty and private again for the next evaluation."""
+        """Leaves the folder empty and private again for the next evaluation.
+
+        Its contents go, not the folder: the spare child already has it as cwd."""
+        if os.stat(self.folder).st_mode & 0o7777 != 0o700:
+            os.chmod(self.folder, 0o700)  # first: the program may have locked it
         with os.scandir(self.folder) as entries:
-            dirty = any(True for _ in entries)
-        if dirty or os.stat(self.folder).st_mode & 0o7777 != 0o700:
-            os.chdir("/")
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self._make_folder()
-            os.chdir(self.folder)
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass
 
 
 class _Channel:
@@ -218,8 +234,11 @@ def main() -> None:
         request = channel.receive()
         if request is None:
             break
+        worker.settle()
         header, payload = worker.evaluate(request)
         channel.send(header, payload)
+        worker.retire()
+    worker.settle()
     worker.discard_spare()
 
 
