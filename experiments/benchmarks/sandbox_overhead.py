@@ -6,7 +6,9 @@ Evaluates a trivial program (one input, `sum` of three numbers) again and again:
   (b) through SandboxPool at each isolation level available here, one evaluation
       at a time (latency) and with the queue kept full on every core (throughput);
   (c) `subprocess.run([sys.executable, ...])` per evaluation: a fresh interpreter
-      that imports the spec and runs the program, as many peer systems do.
+      that imports the spec and runs the program, as many peer systems do;
+  and for reference the floor the pool is built on: fork + exit + wait of this
+  warm process (spec imported), doing nothing.
 
 Prints one table and the ratios from the same run. The spec imports numpy by
 default, as real problem specs do (`--no-numpy` for a bare one).
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sandbox import isolation  # noqa: E402
 from sandbox.pool import Limits, SandboxPool  # noqa: E402
 
-SPEC = '''
+SPEC = """
 {numpy}
 import funsearch
 
@@ -51,7 +53,7 @@ def solve(instance):
 @funsearch.evolve
 def priority(numbers):
     return 0
-'''
+"""
 
 PROGRAM = "def priority(numbers):\n    return sum(numbers)\n"
 
@@ -116,6 +118,13 @@ def pool_rates(spec_path: Path, level: str, seconds: float) -> tuple[float, floa
         return sequential, batches * batch, pool.isolation_detail
 
 
+def bare_fork() -> object:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    return os.waitpid(pid, 0)
+
+
 def fresh_python(spec_path: Path) -> Callable[[], object]:
     def evaluate() -> object:
         done = subprocess.run(
@@ -143,6 +152,7 @@ def main() -> None:
 
     rows: list[tuple[str, float]] = []
     rows.append(("(a) in process, no isolation", rate(in_process(spec_path), args.seconds)[0]))
+    rows.append(("(ref) bare fork + exit + wait", rate(bare_fork, args.seconds)[0]))
     levels = ["process"]
     choice = isolation.resolve("auto")
     if choice.level == "bwrap":
