@@ -123,7 +123,8 @@ def bwrap_command(command: list[str], visible: tuple[str, ...], tmp_mb: int) -> 
     that lie under them (the interpreter, the spec, this folder) are mounted
     back read-only.
     """
-    args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
     args += ["--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() != 0:
         args += ["--unshare-user"]

@@ -15,10 +15,7 @@ import json
 import math
 import os
 import queue
-import select
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import isolation as _isolation
+from sandbox.connection import WorkerHung, WorkerLost, WorkerProcess
 
 STATUSES = ("ok", "timeout", "memory", "crashed", "error", "invalid_output", "forbidden")
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
@@ -98,113 +96,10 @@ class SandboxError(RuntimeError):
     """The pool cannot work at all (e.g. the spec fails to import in a worker)."""
 
 
-class _WorkerLost(Exception):
-    """The worker died or broke the protocol."""
-
-
-class _WorkerHung(Exception):
-    """The worker did not answer in time."""
-
-
 @dataclasses.dataclass
 class _Job:
     request: dict[str, Any]
     future: concurrent.futures.Future[Outcome]
-
-
-class _WorkerProcess:
-    """One worker process and the host's end of its protocol."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=_isolation.clean_environment(),
-            start_new_session=True,  # its own group: killed as a whole
-            cwd="/",
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._in = self.process.stdin
-        self._out = self.process.stdout.fileno()
-        self._buffer = bytearray()
-        self._lock = threading.Lock()
-        self.warm: set[str] = set()  # input sets this worker has built
-        self.hello: dict[str, Any] = {}
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def request(self, message: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes]:
-        try:
-            self._in.write(json.dumps(message).encode() + b"\n")
-            self._in.flush()
-        except (BrokenPipeError, OSError, ValueError) as error:
-            raise _WorkerLost(f"could not send the request: {error}") from None
-        return self.receive(deadline)
-
-    def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
-        line = self._read(deadline, line=True)
-        try:
-            header = json.loads(line)
-            size = int(header.get("payload", 0))
-        except (ValueError, TypeError, AttributeError) as error:
-            raise _WorkerLost(f"unreadable answer: {error}") from None
-        return header, self._read(deadline, size=size)
-
-    def _read(self, deadline: float, line: bool = False, size: int = 0) -> bytes:
-        while True:
-            if line and (end := self._buffer.find(b"\n")) >= 0:
-                data = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                return data
-            if not line and len(self._buffer) >= size:
-                data = bytes(self._buffer[:size])
-                del self._buffer[:size]
-                return data
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _WorkerHung()
-            readable, _, _ = select.select([self._out], [], [], remaining)
-            if not readable:
-                continue
-            chunk = os.read(self._out, 1 << 20)
-            if not chunk:
-                raise _WorkerLost(f"the worker exited ({self._exit_status()})")
-            self._buffer += chunk
-
-    def _exit_status(self) -> str:
-        try:
-            code = self.process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            return "still running"
-        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-
-    def kill(self) -> None:
-        with self._lock:
-            if self.process.returncode is not None:
-                return
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                self.process.kill()
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.kill()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
 
 
 class SandboxPool:
@@ -244,10 +139,13 @@ class SandboxPool:
         self._uid_base = (
             _isolation.UID_BASE + (os.getpid() % 10_000) * 1024 if os.geteuid() == 0 else None
         )
+        # The largest answer a worker can rightly send: the result, or the
+        # captured output JSON-escaped (up to 6 bytes a byte), plus room.
+        self._answer_bytes = max(limits.result_bytes, 12 * limits.output_bytes) + (1 << 20)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
-        self._workers: list[_WorkerProcess | None] = [None] * workers
+        self._workers: list[WorkerProcess | None] = [None] * workers
         self._started = [threading.Event() for _ in range(workers)]
         self._start_errors: list[str | None] = [None] * workers
         self._threads = [
@@ -363,20 +261,21 @@ class SandboxPool:
         grace = ANSWER_GRACE + (0.0 if input_set in worker.warm else INPUT_BUILD_GRACE)
         began = time.monotonic()
         try:
-            header, payload = worker.request(job.request, began + self.limits.timeout + grace)
-        except (_WorkerLost, _WorkerHung) as error:
+            deadline = began + self.limits.timeout + grace
+            header, payload = worker.request(job.request, deadline, self._answer_bytes)
+        except (WorkerLost, WorkerHung) as error:
             self._replace(slot, worker)
             duration = time.monotonic() - began
             if self._closed:
                 return Outcome("error", None, "the sandbox pool was closed", duration)
-            if isinstance(error, _WorkerHung):
+            if isinstance(error, WorkerHung):
                 detail = "the sandbox worker did not answer in time; it was replaced"
                 return Outcome("timeout", None, detail, duration)
             return Outcome("crashed", None, f"the sandbox worker was lost ({error})", duration)
         worker.warm.add(input_set)
         return _outcome(header, payload)
 
-    def _replace(self, slot: int, worker: _WorkerProcess) -> None:
+    def _replace(self, slot: int, worker: WorkerProcess) -> None:
         worker.close()
         self._workers[slot] = None
         if not self._closed:
@@ -385,7 +284,7 @@ class SandboxPool:
             except SandboxError:
                 pass  # the next evaluation in this slot tries again and says why
 
-    def _start(self, slot: int) -> _WorkerProcess:
+    def _start(self, slot: int) -> WorkerProcess:
         uid = None if self._uid_base is None else self._uid_base + slot
         config = {
             "limits": self.limits.for_worker(),
@@ -399,12 +298,12 @@ class SandboxPool:
             tmp_mb = max(64, 4 * self.limits.file_size_mb)
             command = _isolation.bwrap_command(command, self._visible, tmp_mb)
         try:
-            worker = _WorkerProcess(command)
+            worker = WorkerProcess(command)
         except OSError as error:
             raise SandboxError(f"cannot start {command[0]}: {error}") from None
         try:
-            hello, _ = worker.receive(time.monotonic() + START_TIMEOUT)
-        except (_WorkerLost, _WorkerHung) as error:
+            hello, _ = worker.receive(time.monotonic() + START_TIMEOUT, self._answer_bytes)
+        except (WorkerLost, WorkerHung) as error:
             worker.close()
             raise SandboxError(f"no hello from the worker: {error or 'timed out'}") from None
         if not hello.get("ready"):
