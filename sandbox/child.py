@@ -170,7 +170,10 @@ def _judge(status: int | None, result: bytes, duration: float, printed: list[str
         if number == signal.SIGXCPU:
             detail = f"exceeded the {limits['cpu_seconds']:g} s CPU time limit"
             return _header("timeout", detail, duration, *printed), b""
-        return _header("crashed", f"killed by {_signal_name(number)}", duration, *printed), b""
+        detail = f"killed by {_signal_name(number)}"
+        if number == signal.SIGKILL:  # not by the worker: its kills are timeouts
+            detail += " (past the hard CPU time limit, or the system ran out of memory)"
+        return _header("crashed", detail, duration, *printed), b""
     detail = f"exited with status {os.WEXITSTATUS(status)} before returning a result"
     return _header("crashed", detail, duration, *printed), b""
 

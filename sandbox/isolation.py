@@ -165,15 +165,24 @@ def interpreter_paths() -> tuple[str, ...]:
     return tuple(sorted(p for p in paths if p and os.path.isabs(p) and os.path.exists(p)))
 
 
+def spec_folder(spec_path: os.PathLike[str] | str) -> str:
+    """What of a spec's surroundings a worker sees: its folder (helper modules and
+    data beside it), or the file alone when the folder is a whole /tmp or home."""
+    folder = os.path.dirname(os.path.abspath(spec_path))
+    return str(spec_path) if folder in _MASKED_ROOTS else folder
+
+
+_MASKED_ROOTS = ("/tmp", "/dev/shm") + MASKED_HOMES
+
+
 def _masked(path: str) -> bool:
-    roots = ("/tmp", "/dev/shm") + MASKED_HOMES
-    return any(path == root or path.startswith(root + "/") for root in roots)
+    return any(path == root or path.startswith(root + "/") for root in _MASKED_ROOTS)
 
 
 def _parents_below_mask(path: str) -> list[str]:
     parents = []
     parent = os.path.dirname(path)
-    while _masked(parent) and parent not in ("/tmp", "/dev/shm") + MASKED_HOMES:
+    while _masked(parent) and parent not in _MASKED_ROOTS:
         parents.append(parent)
         parent = os.path.dirname(parent)
     return parents

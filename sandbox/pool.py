@@ -125,8 +125,9 @@ class SandboxPool:
         if not self.spec_path.is_file():
             raise SandboxError(f"{self.spec_path}: spec file not found")
         self.limits = limits
-        # Under bwrap these stay visible even where they lie in /tmp or /root.
-        visible = (str(self.spec_path), str(WORKER_SCRIPT.parent))
+        # Under bwrap these stay visible even where they lie in /tmp or /root:
+        # the spec's folder (helpers and data beside it), this folder.
+        visible = (_isolation.spec_folder(self.spec_path), str(WORKER_SCRIPT.parent))
         choice = _resolve(isolation, visible)
         self.isolation = choice.level
         self.isolation_reason = choice.reason

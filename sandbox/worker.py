@@ -43,25 +43,26 @@ PRELOAD = (
 )  # fmt: skip
 
 
-def _stub_funsearch() -> types.ModuleType:
-    """The decorators a spec uses, marking roles exactly like funsearch/__init__.py."""
-    module = types.ModuleType("funsearch")
+class _StubFunsearch(types.ModuleType):
+    """`funsearch` as a spec sees it in the sandbox: `@funsearch.<role>` marks the
+    function with its role, as funsearch/__init__.py does, for any role name,
+    so a role added there needs no change here."""
 
-    def marker(role: str):
+    ROLE_ATTRIBUTE = "__funsearch_role__"
+
+    def __getattr__(self, role: str):
+        if role.startswith("_"):
+            raise AttributeError(role)
+
         def mark(function):
-            function.__funsearch_role__ = role
+            setattr(function, self.ROLE_ATTRIBUTE, role)
             return function
 
         return mark
 
-    for role in ("evolve", "run", "score", "inputs", "baseline", "summary"):
-        setattr(module, role, marker(role))
-    module.ROLE_ATTRIBUTE = "__funsearch_role__"
-    return module
-
 
 def _import_spec(path: str) -> types.ModuleType:
-    sys.modules["funsearch"] = _stub_funsearch()
+    sys.modules["funsearch"] = _StubFunsearch("funsearch")
     spec = importlib.util.spec_from_file_location("funsearch_spec", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -237,6 +237,37 @@ def test_without_bwrap_auto_falls_back_to_process_and_bwrap_is_refused(spec_path
         isolation._bwrap_problem.cache_clear()
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_spec_reads_files_beside_it_and_new_roles_need_no_sandbox_change(tmp_path, level):
+    (tmp_path / "numbers.txt").write_text("4 5 6")
+    (tmp_path / "beside.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+            import funsearch
+
+            @funsearch.inputs
+            def train():
+                return [[int(n) for n in Path(__file__).with_name("numbers.txt").read_text().split()]]
+
+            @funsearch.run
+            def solve(instance):
+                return total(instance)
+
+            @funsearch.some_future_role
+            def note():
+                return "the worker's funsearch stub marks any role"
+
+            @funsearch.evolve
+            def total(numbers):
+                return sum(numbers)
+            """
+        )
+    )
+    with SandboxPool(tmp_path / "beside.py", workers=1, isolation=level) as pool:
+        assert pool.run(program("return sum(numbers)"), "total", "train").outputs == [15]
+
+
 def test_an_unknown_isolation_level_is_refused(spec_path):
     with pytest.raises(SandboxError, match="isolation must be one of auto, bwrap, process"):
         SandboxPool(spec_path, isolation="docker")
