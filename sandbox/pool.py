@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ ANSWER_GRACE = 5.0
 # by the evaluation's deadline); this much longer is allowed then.
 INPUT_BUILD_GRACE = 120.0
 START_TIMEOUT = 120.0
+_POOLS = itertools.count()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +139,9 @@ class SandboxPool:
         if self.isolation == "process":
             self._tmp = tempfile.mkdtemp(prefix="funsearch-sandbox-")
             os.chmod(self._tmp, 0o711)  # evaluations (other uids) enter their own dirs only
-        self._uid_base = (
-            _isolation.UID_BASE + (os.getpid() % 10_000) * 1024 if os.geteuid() == 0 else None
-        )
+        # As root, every worker slot of every pool in this process has a uid of its own.
+        block = (os.getpid() % 4096) * 256 + next(_POOLS) % 256
+        self._uid_base = _isolation.UID_BASE + block * 1024 if os.geteuid() == 0 else None
         # The largest answer a worker can rightly send: the result, or the
         # captured output JSON-escaped (up to 6 bytes a byte), plus room.
         self._answer_bytes = max(limits.result_bytes, 12 * limits.output_bytes) + (1 << 20)
@@ -253,6 +255,9 @@ class SandboxPool:
 
     def _evaluate(self, slot: int, job: _Job) -> Outcome:
         worker = self._workers[slot]
+        if worker is not None and worker.process.poll() is not None:
+            self._replace(slot, worker)  # died while idle: not this evaluation's doing
+            worker = self._workers[slot]
         if worker is None:
             try:
                 worker = self._workers[slot] = self._start(slot)

@@ -51,6 +51,15 @@ LEVELS = [
 ]
 
 
+def dead(pid: int) -> bool:
+    """Exited (a zombie not yet reaped by its parent counts)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
 def program(body: str) -> str:
     return "def total(numbers):\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ")
 
@@ -183,6 +192,18 @@ def test_a_killed_worker_is_replaced_and_no_queued_evaluation_is_lost(pool):
     assert [future.result().outputs for future in queued] == [[0], [1], [2], [3]]
     assert victim not in pool.worker_pids() and len(pool.worker_pids()) == 2
     assert pool.run(program("return 7"), "total", "train", ["a"]).outputs == [7]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_evaluation(spec_path, level):
+    with SandboxPool(spec_path, workers=1, isolation=level) as pool:
+        [victim] = pool.worker_pids()
+        os.killpg(victim, signal.SIGKILL)
+        while not dead(victim):
+            time.sleep(0.01)
+        outcome = pool.run(program("return 1"), "total", "train", ["a"])
+        assert (outcome.status, outcome.outputs) == ("ok", [1])
+        assert pool.worker_pids() != [victim]
 
 
 @pytest.mark.parametrize("level", LEVELS)
