@@ -137,7 +137,9 @@ class Worker:
         evaluation, self.spare = self.spare, None
         assert evaluation is not None
         self.used = evaluation
-        header, payload = evaluation.run({**request, "input_ids": ids}, self.limits)
+        evaluation.start({**request, "input_ids": ids})
+        self.fork_spare()  # the next evaluation's child, while this one runs
+        header, payload = evaluation.result(self.limits)
         header["inputs"] = len(ids)
         return header, payload
 
