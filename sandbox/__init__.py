@@ -1,0 +1,29 @@
+"""The isolation boundary for untrusted generated programs.
+
+Host side: `pool.SandboxPool(spec_path, workers, limits, isolation)` with
+`submit`/`run(program, function_name, input_set, input_ids) -> Outcome`.
+
+- pool.py        the pool: one thread per worker slot, a shared queue, typed outcomes;
+                 dead or hung workers are replaced and no queued evaluation is lost.
+- connection.py  the host's end of one worker process and its JSON protocol.
+- worker.py      the warm worker (run as a script, standard library only): imports
+                 the spec once with a stub `funsearch`, builds input sets on use.
+- child.py       one evaluation: a child forked ahead of its request, jailed, run,
+                 judged (ok / error / memory / crashed / forbidden / timeout ...).
+- isolation.py   the layers: bubblewrap around workers; rlimits, uid drop and a
+                 seccomp filter inside every evaluation.
+
+Known limits, by level:
+- "bwrap" (the default where bubblewrap works): no network, read-only root, a
+  64 MB private /tmp per worker, /root and /home hidden, own pid namespace.
+- "process": no file-system view of its own: as root an evaluation still runs
+  under its own uid (it cannot write the host's files, and reads only what is
+  world-readable), but it can write the host's /tmp and /dev/shm, and imports
+  only modules the worker preloaded when the interpreter lives in a private home.
+  Not as root, evaluations run under the host's uid (seccomp still refuses new
+  processes, exec, sockets and signals to other processes).
+- In every level, a program runs in the same process as the spec's run
+  function: it can change what that function returns. Specs that score on the
+  host (`@funsearch.score`) are immune; a run function that returns the score
+  itself trusts the program.
+"""
