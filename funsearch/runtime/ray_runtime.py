@@ -28,13 +28,11 @@ import itertools
 import logging
 import math
 import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from funsearch import spec as spec_module
@@ -42,16 +40,12 @@ from funsearch.config import ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
 from funsearch.prompt import Query
+from funsearch.runtime.replicas import EventSink, Replicas, describe
 from funsearch.samplers import Sampler, make_sampler
-
-EventSink = Callable[..., Any]  # RunLog.append(kind, **fields)
 
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
 _SAMPLER_CPUS = 0.1
-# Pauses before a call whose actor died is sent again. Together they outlast
-# the time Ray takes to declare a lost node dead and restart its actors.
-_RETRY_PAUSES = (0.2, 1.0, 2.0, 4.0, 8.0, 16.0)
 # How long actors may take to start before the run gives up with a message.
 _READY_TIMEOUT = 300.0
 
@@ -150,132 +144,6 @@ class _EvaluatorActor:
         return await asyncio.wrap_future(self._evaluator.submit(program, input_set))
 
 
-# -- calls to a group of actors ----------------------------------------------
-
-
-class _Replicas:
-    """Actors that serve the same calls. A call goes to the least busy actor
-    that is up; a call whose actor died is sent again after a pause, to
-    another actor when one is up, until the pauses run out. A call without an
-    answer by its deadline fails with TimeoutError, so nothing waits forever
-    on an actor that cannot be restarted."""
-
-    def __init__(self, kind: str, actors: list[Any], on_event: EventSink,
-                 deadline: float | None = None):
-        self.kind = kind
-        self.actors = actors
-        self._on_event = on_event
-        self._deadline = deadline
-        self._busy = [0] * len(actors)
-        self._down_until = [0.0] * len(actors)
-        self._lock = threading.Lock()
-        self._waiting: dict[cf.Future, float] = {}  # result -> deadline (monotonic)
-        self._closed = threading.Event()
-        if deadline is not None:
-            threading.Thread(target=self._watch, name=f"{kind}-deadlines", daemon=True).start()
-
-    def call(self, method: str, *args: Any) -> cf.Future:
-        result: cf.Future = cf.Future()
-        if self._deadline is not None:
-            with self._lock:
-                self._waiting[result] = time.monotonic() + self._deadline
-            result.add_done_callback(self._forget)
-        self._send(result, method, args, attempt=0)
-        return result
-
-    def busy(self) -> list[int]:
-        with self._lock:
-            return list(self._busy)
-
-    def close(self) -> None:
-        self._closed.set()
-
-    def _pick(self) -> int:
-        now = time.monotonic()
-        with self._lock:
-            up = [i for i in range(len(self.actors)) if self._down_until[i] <= now]
-            index = min(up or range(len(self.actors)),
-                        key=lambda i: (self._busy[i], self._down_until[i]))
-            self._busy[index] += 1
-        return index
-
-    def _send(self, result: cf.Future, method: str, args: tuple, attempt: int) -> None:
-        if result.done():  # its deadline passed while it waited to be sent again
-            return
-        index = self._pick()
-        try:
-            reply = getattr(self.actors[index], method).remote(*args).future()
-        except Exception as error:  # e.g. the actor handle is gone for good
-            failed: cf.Future = cf.Future()
-            failed.set_exception(error)
-            reply = failed
-        reply.add_done_callback(
-            lambda done: self._on_reply(done, index, result, method, args, attempt))
-
-    def _on_reply(self, reply: cf.Future, index: int, result: cf.Future, method: str,
-                  args: tuple, attempt: int) -> None:
-        with self._lock:
-            self._busy[index] -= 1
-        error = reply.exception()
-        if result.done():
-            return
-        if error is None:
-            _settle(result, value=reply.result())
-            return
-        if isinstance(error, RayTaskError):  # the method raised: its own exception
-            _settle(result, error=_cause(error))
-            return
-        if not isinstance(error, RayActorError) or attempt >= len(_RETRY_PAUSES):
-            _settle(result, error=error)
-            return
-        pause = _RETRY_PAUSES[attempt]
-        with self._lock:
-            self._down_until[index] = time.monotonic() + pause
-            others_up = any(until <= time.monotonic() for until in self._down_until)
-        self._on_event(f"{self.kind}_retry", actor=index, attempt=attempt + 1,
-                       reason=_reason(error))
-        # Sent from a timer thread, never from Ray's callback thread.
-        timer = threading.Timer(0.0 if others_up else pause, self._send,
-                                args=(result, method, args, attempt + 1))
-        timer.daemon = True
-        timer.start()
-
-    def _forget(self, result: cf.Future) -> None:
-        with self._lock:
-            self._waiting.pop(result, None)
-
-    def _watch(self) -> None:
-        while not self._closed.wait(1.0):
-            now = time.monotonic()
-            with self._lock:
-                late = [result for result, deadline in self._waiting.items() if deadline < now]
-            for result in late:
-                _settle(result, error=TimeoutError(
-                    f"no {self.kind} actor answered within {self._deadline:.0f} s"))
-
-
-def _settle(result: cf.Future, value: Any = None, error: BaseException | None = None) -> None:
-    """Completes a future unless a deadline or a retry got there first."""
-    try:
-        if error is None:
-            result.set_result(value)
-        else:
-            result.set_exception(error)
-    except cf.InvalidStateError:
-        pass
-
-
-def _cause(error: RayTaskError) -> BaseException:
-    """The exception an actor method raised, as if it had been raised here."""
-    cause = getattr(error, "cause", None)
-    return cause if isinstance(cause, BaseException) else error
-
-
-def _reason(error: BaseException) -> str:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first_line}"[:300]
-
-
 # -- the backend ---------------------------------------------------------------
 
 
@@ -307,7 +175,7 @@ class RayBackend:
         self._actors.append(database_actor)
         self.database = DatabaseProxy(database_actor)
 
-        self._samplers: dict[str, _Replicas] = {}
+        self._samplers: dict[str, Replicas] = {}
         for sampler in config.samplers:
             options = {"num_cpus": _sampler_cpus(sampler), "num_gpus": sampler.gpus_per_replica,
                        "max_concurrency": sampler.max_concurrency, "max_restarts": -1,
@@ -318,7 +186,7 @@ class RayBackend:
                 for replica in range(sampler.replicas)
             ]
             self._actors.extend(replicas)
-            self._samplers[sampler.name] = _Replicas("sampler", replicas, self._on_event)
+            self._samplers[sampler.name] = Replicas("sampler", replicas, self._on_event)
 
         settings = config.evaluator
         evaluators = [
@@ -333,7 +201,7 @@ class RayBackend:
         # Each actor holds at most two evaluations per worker (see evaluation_slots),
         # so an answer later than this means the actor is gone for good.
         deadline = 4 * settings.timeout + 120
-        self._evaluators = _Replicas("evaluation", evaluators, self._on_event, deadline)
+        self._evaluators = Replicas("evaluation", evaluators, self._on_event, deadline)
 
         isolation = self._wait_ready(config, evaluators,
                                      [a for r in self._samplers.values() for a in r.actors])
@@ -371,9 +239,9 @@ class RayBackend:
             if error is None:
                 result.set_result(call.result())
                 return
-            reason = f"evaluator failed: {_reason(error)}"
-            self._on_event("evaluation_lost", reason=reason, input_set=input_set)
-            result.set_result(Evaluation("lost", reason=reason, input_set=input_set or ""))
+            why = f"evaluator failed: {describe(error)}"
+            self._on_event("evaluation_lost", reason=why, input_set=input_set)
+            result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
         self._evaluators.call("evaluate", program, input_set).add_done_callback(done)
         return result

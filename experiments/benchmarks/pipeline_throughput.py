@@ -1,0 +1,115 @@
+"""Pipeline throughput: evaluations per second with 1 and 2 evaluator workers,
+inline and on Ray, with the mutation proposer and a spec whose evaluation
+takes about 10 ms (ten_ms_spec.py).
+
+    python experiments/benchmarks/pipeline_throughput.py [--seconds 8]
+
+Utilization = achieved / (workers / evaluation time): the fraction of the
+workers' capacity that the pipeline (prompts, proposals, dispatch, scoring,
+registration, logging) keeps busy. The evaluation time is measured in the
+same run, as the time one sandbox worker takes per evaluation when it is fed
+directly and never waits (fork, jail, about 10 ms of work, result): the
+sandbox's own overhead is not the pipeline's. "sandbox alone" is the rate of
+a pool of that many workers fed the same way, the ceiling on this machine.
+
+Two kinds of evaluation: `sleep10` waits 10 ms (the worker leaves its CPU to
+the rest of the pipeline, as an evaluation bound by I/O or an accelerator
+would) and `busy10` spins for 10 ms (the workers compete for the cores with
+the driver, the proposer and, with Ray, its actors and daemons). The achieved
+rate counts sandbox evaluations only (duplicates answered from the cache are
+not evaluations), over the span between the first and the last of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from funsearch import config as config_module  # noqa: E402
+from funsearch import experiment, runlog  # noqa: E402
+from funsearch import spec as spec_module  # noqa: E402
+from funsearch.evaluator import make_pool  # noqa: E402
+
+SPEC = Path(__file__).with_name("ten_ms_spec.py")
+
+
+def sandbox_rate(input_set: str, workers: int, count: int = 200) -> float:
+    """Evaluations per second of a pool of `workers` fed directly, never idle."""
+    spec = spec_module.load(SPEC)
+    pool = make_pool(spec, workers=workers, timeout=5, memory_mb=1024, isolation="auto")
+    try:
+        for _ in range(3 * workers):  # warm up: the input set is built on first use
+            pool.run(spec.initial_program, spec.evolve_name, input_set)
+        started = time.perf_counter()
+        queued = [pool.submit(spec.initial_program, spec.evolve_name, input_set)
+                  for _ in range(count)]
+        for future in queued:
+            future.result()
+        return count / (time.perf_counter() - started)
+    finally:
+        pool.close()
+
+
+def achieved_rate(runtime: str, workers: int, input_set: str, seconds: float,
+                  out: Path) -> tuple[float, float]:
+    """Sandbox evaluations per second of a search, and its duplicate fraction."""
+    config = config_module.from_dict({
+        "name": f"throughput-{runtime}-{workers}", "seed": 0, "out": str(out),
+        "problem": {"spec": str(SPEC), "inputs": input_set},
+        "database": {"islands": 4},
+        "evaluator": {"workers": workers, "actors": 1, "timeout": 5, "memory_mb": 1024},
+        "samplers": [{"name": "mutation", "backend": "mutation", "samples_per_prompt": 4}],
+        "scheduler": {"max_in_flight": 4, "budget": {"wall": seconds}},
+        "runtime": {"kind": runtime},
+    })
+    result = experiment.run(config)
+    events = list(runlog.read_events(result.run_dir))
+    times = [e["t"] for e in events if e["kind"] == "evaluation" and e["sample"] is not None
+             and not e["duplicate"] and e["status"] != "lost"]
+    samples = sum(e["kind"] == "sample" for e in events)
+    duplicates = sum(e["kind"] == "evaluation" and e["duplicate"] for e in events)
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    return rate, duplicates / samples if samples else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="wall time per search")
+    parser.add_argument("--input-sets", default="sleep10,busy10")
+    parser.add_argument("--runtimes", default="inline,ray")
+    arguments = parser.parse_args()
+
+    from funsearch.runtime import ray_runtime
+
+    # One quiet local Ray instance for every Ray row (the backends join it).
+    ray_runtime.connect("", num_cpus=4)
+    table = Table(title="pipeline throughput (mutation proposer, ~10 ms evaluations)")
+    for column in ("evaluation", "runtime", "workers", "eval time (ms)", "capacity (/s)",
+                   "sandbox alone (/s)", "achieved (/s)", "utilization", "duplicates"):
+        table.add_column(column, justify="right")
+    with tempfile.TemporaryDirectory() as out:
+        for input_set in arguments.input_sets.split(","):
+            alone = {workers: sandbox_rate(input_set, workers) for workers in (1, 2)}
+            seconds = 1 / alone[1]
+            for runtime in arguments.runtimes.split(","):
+                for workers in (1, 2):
+                    rate, duplicates = achieved_rate(runtime, workers, input_set,
+                                                     arguments.seconds, Path(out))
+                    capacity = workers / seconds
+                    table.add_row(input_set, runtime, str(workers), f"{1000 * seconds:.1f}",
+                                  f"{capacity:.0f}", f"{alone[workers]:.0f}", f"{rate:.0f}",
+                                  f"{rate / capacity:.2f}", f"{duplicates:.0%}")
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    main()
