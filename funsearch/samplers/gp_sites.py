@@ -36,10 +36,10 @@ NUMPY_ELEMENTWISE = frozenset(
     "power tanh sinh cosh arctan sin cos sign floor ceil rint reciprocal cbrt hypot clip".split()
 )
 # numpy functions whose first argument is numeric and whose other positional
-# arguments are axes or counts.
+# arguments are axes, counts or shifts.
 NUMPY_REDUCTIONS = frozenset(
     "argmin argmax argsort sort min max amin amax nanmin nanmax sum mean median std var prod "
-    "cumsum ptp".split()
+    "cumsum ptp roll".split()
 )
 MATH_FUNCTIONS = frozenset("sqrt exp log log1p fabs tanh atan pow floor ceil hypot".split())
 BUILTIN_NUMERIC = frozenset({"abs", "min", "max", "sum", "round", "float"})
@@ -119,29 +119,29 @@ def node_count(statements: list[ast.AST]) -> int:
         node = stack.pop()
         if isinstance(node, (ast.expr, ast.stmt)):
             total += 1
-        for value in node.__dict__.values():
-            if isinstance(value, ast.AST):
-                stack.append(value)
-            elif isinstance(value, list):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
                 stack.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST) and not isinstance(value, _SHARED):
+                stack.append(value)
     return total
 
 
+# Leaf nodes that carry no data: shared between copies, never changed in place.
 _SHARED = (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
 
 
 def clone(node: ast.AST) -> ast.AST:
-    """A deep copy of a syntax tree, several times faster than copy.deepcopy.
-    Operator and context nodes are shared: nothing here changes them in place."""
+    """A deep copy of a syntax tree, several times faster than copy.deepcopy."""
     new = node.__class__.__new__(node.__class__)
-    fields = new.__dict__
-    for key, value in node.__dict__.items():
-        if isinstance(value, ast.AST):
-            fields[key] = value if isinstance(value, _SHARED) else clone(value)
-        elif isinstance(value, list):
-            fields[key] = [clone(item) if isinstance(item, ast.AST) else item for item in value]
-        else:
-            fields[key] = value
+    new.__dict__.update(node.__dict__)  # positions and plain values
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            setattr(new, field, [clone(v) if isinstance(v, ast.AST) else v for v in value])
+        elif isinstance(value, ast.AST) and not isinstance(value, _SHARED):
+            setattr(new, field, clone(value))
     return new
 
 

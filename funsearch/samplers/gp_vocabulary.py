@@ -33,7 +33,9 @@ from funsearch.samplers.gp_sites import (
     subtree_sizes,
 )
 
-_UNARY_NUMPY = ("abs", "sqrt", "square", "exp", "log1p", "log", "tanh", "arctan", "reciprocal")
+_UNARY_NUMPY = (
+    "abs", "sqrt", "square", "exp", "log1p", "log", "tanh", "arctan", "reciprocal", "roll",
+)  # fmt: skip
 _BINARY_NUMPY = ("minimum", "maximum")
 _UNARY_MATH = ("sqrt", "exp", "log1p", "log", "fabs", "tanh", "atan")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -44,8 +46,11 @@ _SMALL_CONSTANTS = (0.1, 0.5, 1.0, 2.0, 3.0, 10.0)
 _ANNOTATED_ROLES = {"int": INDEX, "float": NUM}
 # Building blocks taken from the versions: small subscripts, calls, attributes;
 # larger material moves by crossover.
-_TERM_TYPES = (ast.Subscript, ast.Call, ast.Attribute)
+_TERM_TYPES = (ast.Subscript, ast.Call, ast.Attribute, ast.BinOp)
 _MAX_TERM_NODES = 8
+_MAX_BINOP_TERM_NODES = 5  # `bins - item`, `(a - b) * c`
+# Summaries of an array (the largest remaining capacity is the empty bin's).
+_REDUCTIONS_NUMPY = ("max", "min", "mean")
 _MAX_TERMS = 12
 
 
@@ -57,6 +62,7 @@ class Context:
       rng: the sampler's generator (the only source of randomness).
       modules: aliases of numpy and math in the spec's preface.
       unary, binary: dotted names of functions to wrap expressions in.
+      reductions: dotted names of functions summarising an array (np.max ...).
       where: dotted name of numpy's `where`, or "" without numpy.
       num_names: names holding numbers in some version of the prompt.
       roles: name -> roles of the positions it is read in (gp_sites);
@@ -73,6 +79,7 @@ class Context:
     modules: Modules
     unary: list[str]
     binary: list[str]
+    reductions: list[str]
     where: str
     num_names: frozenset[str]
     roles: dict[str, set[str]]
@@ -148,13 +155,15 @@ def build_context(
         unary = [f"{modules.numpy}.{f}" for f in _UNARY_NUMPY if hasattr(np, f)]
         binary = [f"{modules.numpy}.{f}" for f in _BINARY_NUMPY if hasattr(np, f)]
         where = f"{modules.numpy}.where"
+        reductions = [f"{modules.numpy}.{f}" for f in _REDUCTIONS_NUMPY if hasattr(np, f)]
     else:
+        reductions = []
         unary = ["abs"] + [
             f"{modules.math}.{f}" for f in _UNARY_MATH if modules.math and hasattr(math, f)
         ]
         binary, where = ["min", "max"], ""
     ctx = Context(
-        rng, modules, unary, binary, where, frozenset(num_names), roles, annotations,
+        rng, modules, unary, binary, reductions, where, frozenset(num_names), roles, annotations,
         terms=[], magnitudes=[], allowed=frozenset(allowed), sigma=sigma,
     )  # fmt: skip
     terms: dict[str, ast.expr] = {}
@@ -165,7 +174,10 @@ def build_context(
             if value is not None and site.role == NUM and value != 0:
                 ctx.magnitudes.append(abs(float(value)))
             if site.role == NUM and isinstance(site.node, _TERM_TYPES):
-                if sizes[id(site.node)] <= _MAX_TERM_NODES:
+                small = (
+                    _MAX_BINOP_TERM_NODES if isinstance(site.node, ast.BinOp) else _MAX_TERM_NODES
+                )
+                if sizes[id(site.node)] <= small:
                     terms.setdefault(ast.unparse(site.node), site.node)
     for node in list(terms.values())[:_MAX_TERMS]:
         for variant in _variants(node, ctx):
@@ -285,6 +297,18 @@ def call(dotted: str, args: list[ast.expr]) -> ast.Call:
     return ast.Call(func, args, [])
 
 
+def unary_call(ctx: Context, argument: ast.expr) -> ast.Call:
+    """f(argument) for a unary function of the vocabulary; np.roll shifts by one
+    (each bin compared with its neighbour, as in FunSearch's bin packing result)."""
+    name = ctx.choice(ctx.unary)
+    extra = [ast.Constant(1)] if name.endswith(".roll") else []
+    return call(name, [argument, *extra])
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(name, ast.Load())
+
+
 def arith_op(ctx: Context) -> ast.operator:
     return _ARITH[weighted_index(ctx.rng, _ARITH_WEIGHTS)]()
 
@@ -295,6 +319,10 @@ def random_term(ctx: Context, scope: tuple[str, ...]) -> ast.expr:
     since adding them to a vector rarely broadcasts."""
     options: list[Callable[[], ast.expr]] = []
     weights: list[float] = []
+    numeric = [name for name in scope if NUM in ctx.roles.get(name, ()) or name in ctx.num_names]
+    if ctx.reductions and numeric:
+        options.append(lambda: call(ctx.choice(ctx.reductions), [_name(ctx.choice(numeric))]))
+        weights.append(0.5)
     for name in scope:
         roles = ctx.roles.get(name, set())
         if NUM in roles or name in ctx.num_names:
@@ -303,7 +331,7 @@ def random_term(ctx: Context, scope: tuple[str, ...]) -> ast.expr:
             weight = 1.0
         else:
             weight = 0.5 if INDEX in roles else 0.3
-        options.append(lambda name=name: ast.Name(name, ast.Load()))
+        options.append(lambda name=name: _name(name))
         weights.append(weight)
     fitting = [
         term for term, names in ctx.terms if all(n in scope or n in ctx.allowed for n in names)
@@ -323,7 +351,7 @@ def random_expr(ctx: Context, scope: tuple[str, ...], depth: int) -> ast.expr:
     draw = ctx.rng.random()
     sub = lambda: random_expr(ctx, scope, depth - 1)
     if draw < 0.2 and ctx.unary:
-        return call(ctx.choice(ctx.unary), [sub()])
+        return unary_call(ctx, sub())
     if draw < 0.35 and ctx.binary:
         return call(ctx.choice(ctx.binary), [sub(), sub()])
     if draw < 0.42 and ctx.where:
@@ -346,7 +374,7 @@ def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
     term = random_expr(ctx, scope, int(rng.random() < 0.4))
     draw = rng.random()
     if draw < 0.15 and ctx.unary:
-        return call(ctx.choice(ctx.unary), [node])
+        return unary_call(ctx, node)
     if draw < 0.3 and ctx.binary:
         return call(ctx.choice(ctx.binary), [node, term])
     if draw < 0.38 and ctx.where:

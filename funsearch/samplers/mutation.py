@@ -247,14 +247,14 @@ class MutationSampler:
         count = 1 + int(self._rng.poisson(self.settings.mutations_per_child - 1))
         changed = False
         for _ in range(count):
-            changed |= self._mutate_once(tree, prompt.ctx)
+            changed |= self._mutate_once(tree, parent.size, prompt.ctx)
         return (tree if changed else None), [parent]
 
-    def _mutate_once(self, tree: ast.FunctionDef, ctx: Context) -> bool:
+    def _mutate_once(self, tree: ast.FunctionDef, size: int, ctx: Context) -> bool:
+        """One operator, drawn by weight; deletion likelier when the parent is big."""
         analysis = ctx.analyse(tree)
         names = list(gp_ops.OPERATORS)
         weights = [getattr(self.settings.weights, name) for name in names]
-        size = node_count(tree.body)
         if size > self.settings.shrink_above:
             weights[names.index("delete")] *= (size / self.settings.shrink_above) ** 2
         while sum(weights) > 0:

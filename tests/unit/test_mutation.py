@@ -7,7 +7,10 @@ array of bin capacities), so "parses" and "runs" are checked, not assumed.
 
 import ast
 import math
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from funsearch.samplers.gp_ops import OPERATORS
 from funsearch.samplers.gp_sites import node_count
 from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
 
+ROOT = Path(__file__).resolve().parents[2]
 NUMPY = "import numpy as np\n"
 
 TSP = '''def select_next_node(current_node: int, destination_node: int, unvisited_nodes: np.ndarray, distance_matrix: np.ndarray) -> int:
@@ -376,3 +380,27 @@ def test_defaults_are_valid_and_every_operator_has_a_weight():
     defaults = MutationSettings()
     assert set(defaults.weights.model_dump()) == set(OPERATORS)
     assert all(w > 0 for w in defaults.weights.model_dump().values())
+
+
+def test_samples_do_not_depend_on_the_process_hash_seed():
+    """Set iteration order changes with PYTHONHASHSEED; the samples must not."""
+    script = (
+        "import hashlib, sys; sys.path.insert(0, 'tests/unit'); import test_mutation as t\n"
+        "gp, digest = t.sampler(seed=3), hashlib.sha256()\n"
+        "for name in t.PARENTS:\n"
+        "    for _ in range(5):\n"
+        "        for s in gp.sample(t.query_of(name), 4): digest.update(s.text.encode())\n"
+        "print(digest.hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
