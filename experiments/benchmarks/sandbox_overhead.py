@@ -13,7 +13,7 @@ Evaluates a trivial program (one input, `sum` of three numbers) again and again:
 Prints one table and the ratios from the same run. The spec imports numpy by
 default, as real problem specs do (`--no-numpy` for a bare one).
 
-    python experiments/benchmarks/sandbox_overhead.py [--seconds 3] [--no-numpy]
+    python experiments/benchmarks/sandbox_overhead.py [--seconds 3] [--rounds 5] [--no-numpy]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,61 +73,56 @@ print(json.dumps([module.solve(instance) for instance in module.train().values()
 """
 
 
-def rate(evaluate: Callable[[], object], seconds: float, at_least: int = 5) -> tuple[float, int]:
-    """Evaluations per second of `evaluate`, called for about `seconds`."""
-    evaluate()  # warm
+def rate(evaluate: Callable[[], int], seconds: float) -> float:
+    """Evaluations per second of `evaluate` (which returns how many it did), for `seconds`."""
     count, started = 0, time.perf_counter()
-    while count < at_least or time.perf_counter() - started < seconds:
-        evaluate()
-        count += 1
-    return count / (time.perf_counter() - started), count
+    while count == 0 or time.perf_counter() - started < seconds:
+        count += evaluate()
+    return count / (time.perf_counter() - started)
 
 
-def in_process(spec_path: Path) -> Callable[[], object]:
+def in_process(spec_path: Path) -> Callable[[], int]:
     spec = importlib.util.spec_from_file_location("benchmark_spec", spec_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     instances = list(module.train().values())
 
-    def evaluate() -> object:
+    def evaluate() -> int:
         exec(compile(PROGRAM, "<program>", "exec"), module.__dict__)
-        return json.dumps([module.solve(instance) for instance in instances])
+        json.dumps([module.solve(instance) for instance in instances])
+        return 1
 
     return evaluate
 
 
-def pool_rates(spec_path: Path, level: str, seconds: float) -> tuple[float, float, str]:
-    """(sequential evaluations/s, evaluations/s with every core busy, isolation detail)."""
-    cores = os.cpu_count() or 1
-    with SandboxPool(spec_path, workers=cores, limits=Limits(timeout=10), isolation=level) as pool:
+def one_at_a_time(pool: SandboxPool) -> Callable[[], int]:
+    def evaluate() -> int:
+        outcome = pool.run(PROGRAM, "priority", "train")
+        assert outcome.status == "ok" and outcome.outputs == [6], outcome
+        return 1
 
-        def one() -> object:
-            outcome = pool.run(PROGRAM, "priority", "train")
-            assert outcome.status == "ok" and outcome.outputs == [6], outcome
-            return outcome
-
-        for _ in range(cores * 2):  # every worker builds the input set
-            one()
-        sequential, _ = rate(one, seconds)
-        batch = 20 * cores
-
-        def many() -> object:
-            futures = [pool.submit(PROGRAM, "priority", "train") for _ in range(batch)]
-            return [future.result() for future in futures]
-
-        batches, _ = rate(many, seconds, at_least=2)
-        return sequential, batches * batch, pool.isolation_detail
+    return evaluate
 
 
-def bare_fork() -> object:
+def all_busy(pool: SandboxPool, batch: int) -> Callable[[], int]:
+    def evaluate() -> int:
+        futures = [pool.submit(PROGRAM, "priority", "train") for _ in range(batch)]
+        assert all(future.result().status == "ok" for future in futures)
+        return batch
+
+    return evaluate
+
+
+def bare_fork() -> int:
     pid = os.fork()
     if pid == 0:
         os._exit(0)
-    return os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
+    return 1
 
 
-def fresh_python(spec_path: Path) -> Callable[[], object]:
-    def evaluate() -> object:
+def fresh_python(spec_path: Path) -> Callable[[], int]:
+    def evaluate() -> int:
         done = subprocess.run(
             [sys.executable, "-c", FRESH, str(spec_path), PROGRAM],
             capture_output=True,
@@ -134,14 +130,15 @@ def fresh_python(spec_path: Path) -> Callable[[], object]:
             env=isolation.clean_environment(),
         )
         assert json.loads(done.stdout) == [6]
-        return done
+        return 1
 
     return evaluate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per mode, all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per mode")
     parser.add_argument("--no-numpy", action="store_true", help="a spec that imports nothing")
     args = parser.parse_args()
 
@@ -150,24 +147,42 @@ def main() -> None:
     numpy_line = "" if args.no_numpy else "import numpy as np"
     spec_path.write_text(textwrap.dedent(SPEC.format(numpy=numpy_line)))
 
-    rows: list[tuple[str, float]] = []
-    rows.append(("(a) in process, no isolation", rate(in_process(spec_path), args.seconds)[0]))
-    rows.append(("(ref) bare fork + exit + wait", rate(bare_fork, args.seconds)[0]))
+    cores = os.cpu_count() or 1
     levels = ["process"]
     choice = isolation.resolve("auto")
     if choice.level == "bwrap":
         levels.append("bwrap")
-    details = {}
-    for level in levels:
-        sequential, parallel, details[level] = pool_rates(spec_path, level, args.seconds)
-        rows.append((f"(b) pool, {level}, one at a time", sequential))
-        rows.append((f"(b) pool, {level}, {os.cpu_count()} workers busy", parallel))
-    fresh, _ = rate(fresh_python(spec_path), args.seconds)
-    rows.append(("(c) subprocess.run per evaluation", fresh))
+    pools = {
+        level: SandboxPool(spec_path, workers=cores, limits=Limits(timeout=10), isolation=level)
+        for level in levels
+    }
+    modes: dict[str, Callable[[], int]] = {
+        "(a) in process, no isolation": in_process(spec_path),
+        "(ref) bare fork + exit + wait": bare_fork,
+    }
+    for level, pool in pools.items():
+        for _ in range(4 * cores):  # every worker builds the input set
+            one_at_a_time(pool)()
+        modes[f"(b) pool, {level}, one at a time"] = one_at_a_time(pool)
+        modes[f"(b) pool, {level}, {cores} workers busy"] = all_busy(pool, 10 * cores)
+    modes["(c) subprocess.run per evaluation"] = fresh_python(spec_path)
+    # Rounds interleave the modes, so a change in the machine's load (it is
+    # shared) hits them all alike; each mode's figure is its median round.
+    rates: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(args.rounds):
+        for name, evaluate in modes.items():
+            rates[name].append(rate(evaluate, args.seconds / args.rounds))
+    details = {level: pool.isolation_detail for level, pool in pools.items()}
+    for pool in pools.values():
+        pool.close()
+    rows = [(name, statistics.median(values)) for name, values in rates.items()]
+    fresh = rows[-1][1]
 
     base = rows[0][1]
-    print(f"\ntrivial program, spec {'without' if args.no_numpy else 'with'} numpy, "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    numpy_words = "without" if args.no_numpy else "with"
+    load = os.getloadavg()[0]
+    print(f"\ntrivial program, spec {numpy_words} numpy, {cores} cores, load {load:.1f}")
+    print(f"each figure: the median of {args.rounds} interleaved rounds")
     print(f"auto isolation here: {choice.level} ({choice.reason})")
     for level, detail in details.items():
         print(f"  {level}: {detail}")
@@ -179,7 +194,7 @@ def main() -> None:
     print()
     for level in levels:
         one = dict(rows)[f"(b) pool, {level}, one at a time"]
-        busy = dict(rows)[f"(b) pool, {level}, {os.cpu_count()} workers busy"]
+        busy = dict(rows)[f"(b) pool, {level}, {cores} workers busy"]
         print(
             f"{level}: {1000 / one - 1000 / base:.2f} ms per evaluation over the in-process call; "
             f"{one / fresh:.1f}x (one at a time) and {busy / fresh:.1f}x (all cores) the "
