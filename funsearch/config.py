@@ -125,9 +125,11 @@ class SchedulerConfig(_Strict):
       GPUs, plus evaluation seconds), "gpu_seconds", "seconds" (request seconds
       only), "usd", "samples"; "auto" is the budget's unit (see budget.cost_unit).
     min_pulls: samples of each sampler before a bandit judges it.
-    discount: every observed sample multiplies the bandits' counts by this,
-      so they follow the search as improvements get harder (1: no discount).
-    exploration: scale of the UCB confidence level.
+    discount: the bandits' memory: a sample of average cost multiplies their
+      counts by this, so they follow the search as improvements get harder
+      (about 1 / (1 - discount) samples' worth of budget; 1: no discount).
+    exploration: scale of the UCB confidence level, and of the width of the
+      Thompson posterior.
     max_in_flight: prompts being sampled at once, at most. balance: let the
       controller (funsearch/controller.py) set prompts in flight per sampler
       under that bound so the evaluators stay `target_utilization` busy without
@@ -141,7 +143,7 @@ class SchedulerConfig(_Strict):
     cost: Literal["auto", "compute", "gpu_seconds", "seconds", "usd", "samples"] = "auto"
     min_pulls: int = Field(20, ge=0)
     discount: float = Field(0.999, gt=0, le=1)
-    exploration: float = Field(1.0, ge=0)
+    exploration: float = Field(0.25, gt=0)
     max_in_flight: int = Field(32, ge=1)
     balance: bool = True
     target_utilization: float = Field(0.9, gt=0, le=1)

@@ -119,7 +119,7 @@ class Engine:
         # Backends with two evaluation slots per sandbox worker need not say how many workers.
         workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
         self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
-                                    workers=max(1, workers),
+                                    workers=max(1, workers), slots=backend.evaluation_slots,
                                     emit=lambda **fields: log.append("scheduler", **fields))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
@@ -199,17 +199,17 @@ class Engine:
         return sum(1 for pending in self._pending.values() if pending.kind == kind)
 
     def _fill(self) -> None:
-        """Sends prompts while the scheduler has room for them and the
-        evaluation queue is not full (backpressure)."""
+        """Sends prompts while the scheduler says one may go: it weighs the
+        evaluations in flight against the prompts out (backpressure)."""
         budget = self._config.scheduler.budget.samples
         self._scheduler.tick(self._in_flight("evaluation"))
-        while self._in_flight("evaluation") < self._backend.evaluation_slots:
+        while True:
             left = None
             if budget is not None:
                 left = budget - self._spent.samples - self._promised_samples()
                 if left <= 0:
                     return
-            name = self._scheduler.pick(self._prompts_in_flight())
+            name = self._scheduler.pick(self._prompts_in_flight(), self._in_flight("evaluation"))
             if name is None:
                 return
             n = self._samplers[name].samples_per_prompt

@@ -65,7 +65,7 @@ class Scheduler:
     """Policy, balance controller and cost ledger behind one interface."""
 
     def __init__(self, config: SchedulerConfig, samplers: list[SamplerConfig], seed: int = 0,
-                 workers: int = 1, emit: Emit | None = None,
+                 workers: int = 1, slots: int = 2, emit: Emit | None = None,
                  clock: Callable[[], float] = time.monotonic):
         names = [sampler.name for sampler in samplers]
         unknown = set(config.weights) - set(names)
@@ -73,13 +73,14 @@ class Scheduler:
             raise ValueError(f"scheduler.weights: unknown samplers {sorted(unknown)}")
         self.config = config
         self.unit = cost_unit(config, samplers)
-        self._arms = Arms(names, config.weights, config.discount)
+        self._arms = Arms({s.name: s.samples_per_prompt for s in samplers}, config.weights,
+                          config.discount)
         self._policy = POLICIES[config.policy](
             self._arms, np.random.default_rng(seed), min_pulls=config.min_pulls,
             exploration=config.exploration)
         self._clock = clock
         self._emit = emit or (lambda **fields: None)
-        self.controller = Controller(samplers, workers, config.max_in_flight,
+        self.controller = Controller(samplers, workers, slots, config.max_in_flight,
                                      config.target_utilization, adaptive=config.balance,
                                      now=clock())
         self.ledger = {name: Ledger() for name in names}
@@ -92,19 +93,24 @@ class Scheduler:
 
     # What the engine asks.
 
-    def pick(self, in_flight: Mapping[str, int]) -> str | None:
+    def pick(self, in_flight: Mapping[str, int], evaluations: int = 0) -> str | None:
         """The sampler for the next prompt, or None while none may take one.
 
-        `in_flight`: prompts being sampled per sampler."""
+        `in_flight`: prompts being sampled per sampler; `evaluations`: programs
+        sent to evaluation and not back."""
         setting = self.controller.setting
         if sum(in_flight.values()) >= setting.total:
             return None
+        for arm in self._arms.arms:
+            arm.in_flight = in_flight.get(arm.name, 0)
         available = [arm for arm in self._arms.arms
-                     if in_flight.get(arm.name, 0) < setting.limits[arm.name]]
+                     if arm.in_flight < setting.limits[arm.name]
+                     and self.controller.may_send(arm.name, evaluations, in_flight)]
         arm, reason = self._policy.choose(available)
         if arm is None:
             return None
         arm.picks += 1
+        self.controller.sent(arm.name)
         self.ledger[arm.name].prompts += 1
         self.decisions += 1
         self._since[arm.name] += 1
