@@ -10,11 +10,12 @@ import pytest
 
 import sandbox
 from funsearch import spec as spec_module
-from tests.security.conftest import HONEST, SECRET, attack, choices, program
+from tests.security.conftest import HONEST, SECRET, attack, choices, needs_own_uid, program
 from tests.security.test_processes import FORBIDDEN
 
 
 def test_a_secret_in_the_host_environment_is_not_visible(pool):
+    needs_own_uid(pool)
     outcome = attack(
         pool,
         f"""
@@ -56,6 +57,7 @@ def test_a_tcp_connection_to_localhost_is_forbidden_and_nothing_arrives(pool):
 
 
 def test_writing_outside_tmp_is_refused(pool):
+    needs_own_uid(pool)
     target = Path(sandbox.__file__).parent / "planted.py"
     outcome = attack(pool, f"open({str(target)!r}, 'w').write('import os')")
     assert outcome.status == "error"
@@ -65,6 +67,7 @@ def test_writing_outside_tmp_is_refused(pool):
 
 
 def test_files_of_another_evaluation_cannot_be_read(pool):
+    needs_own_uid(pool)
     writer_body = """
     import os, tempfile, time
     path = os.path.join(tempfile.gettempdir(), "secret.txt")
