@@ -101,17 +101,17 @@ class Controller:
         self._busy = 0.0  # integral of busy workers / workers over the period
         self._waiting = 0.0  # integral of evaluations waiting over the period
 
-    def may_send(self, sampler: str, evaluations: int, prompts: Mapping[str, int]) -> bool:
-        """Whether a prompt to `sampler` may go, with `evaluations` in flight and
-        `prompts` out per sampler (its limit is checked by the caller)."""
+    def allowed(self, evaluations: int, prompts: Mapping[str, int]) -> list[str]:
+        """The samplers a prompt may go to now, with `evaluations` in flight and
+        `prompts` out per sampler (their limits are checked by the caller)."""
         if not self.adaptive:
-            return evaluations < self.slots
-        position = evaluations + sum(count * self._expected(name)
-                                     for name, count in prompts.items())
+            return list(self._batch) if evaluations < self.slots else []
+        expected = {name: self._expected(name) for name in self._batch}
+        position = evaluations + sum(count * expected[name] for name, count in prompts.items())
         if position == 0:  # nothing out: something must go, whatever the estimates
-            return True
-        return (position + self._expected(sampler) <= self.target()
-                and self.tokens >= self._expected(sampler))
+            return list(self._batch)
+        room = min(self.target() - position, self.tokens)
+        return [name for name, needed in expected.items() if needed <= room]
 
     def sent(self, sampler: str) -> None:
         """A prompt to `sampler` went out."""

@@ -3,9 +3,10 @@
 Written against small interfaces (a database, a Backend that runs samplers
 and evaluations and returns futures, a RunLog), so the inline runtime and the
 Ray runtime run this same loop. Work in flight is bounded on both sides: the
-scheduler says how many prompts each sampler may have in flight (at most
-`max_in_flight`, fewer when the evaluators are the bottleneck), and no new
-prompt is sent while the evaluation queue is full, so memory does not grow
+scheduler sends a prompt only while the evaluations in flight plus those the
+prompts out will start stay below what the evaluators can take in one
+sampler latency (plus the backend's evaluation slots), and never more than
+`max_in_flight` prompts (funsearch/controller.py), so memory does not grow
 with run length.
 """
 

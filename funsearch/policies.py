@@ -134,11 +134,15 @@ class Fixed(Policy):
     """Each prompt to a sampler drawn with the configured weights."""
 
     def choose(self, available: list[Arm]) -> tuple[Arm | None, str]:
-        weights = np.array([arm.weight for arm in available], float)
-        if not available or weights.sum() <= 0:
+        total = sum(arm.weight for arm in available)
+        if total <= 0:
             return None, "no weighted sampler has room"
-        index = self._rng.choice(len(available), p=weights / weights.sum())
-        return available[index], "weights"
+        draw = self._rng.random() * total
+        for arm in available:
+            draw -= arm.weight
+            if draw < 0 and arm.weight > 0:
+                return arm, "weights"
+        return next(arm for arm in reversed(available) if arm.weight > 0), "weights"
 
 
 class RoundRobin(Policy):

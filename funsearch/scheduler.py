@@ -101,11 +101,11 @@ class Scheduler:
         setting = self.controller.setting
         if sum(in_flight.values()) >= setting.total:
             return None
+        allowed = self.controller.allowed(evaluations, in_flight)
         for arm in self._arms.arms:
             arm.in_flight = in_flight.get(arm.name, 0)
         available = [arm for arm in self._arms.arms
-                     if arm.in_flight < setting.limits[arm.name]
-                     and self.controller.may_send(arm.name, evaluations, in_flight)]
+                     if arm.in_flight < setting.limits[arm.name] and arm.name in allowed]
         arm, reason = self._policy.choose(available)
         if arm is None:
             return None
