@@ -36,7 +36,7 @@ from ray.exceptions import GetTimeoutError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from funsearch import spec as spec_module
-from funsearch.config import ExperimentConfig, SamplerConfig
+from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
 from funsearch.prompt import Query
@@ -61,7 +61,14 @@ def connect(address: str = "", num_cpus: int | None = None) -> bool:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address:
-        ray.init(address=address, **quiet)
+        try:
+            ray.init(address=address, **quiet)
+        except ConnectionError as error:
+            raise ConfigError(
+                f"runtime.address {address!r}: {error}. Is the cluster up (`ray status` on its "
+                "head node)? A cluster started with token authentication (what `ray start` "
+                "does by default in Ray 2.60) also needs RAY_AUTH_MODE=token and its token "
+                "(`ray get-auth-token`) in this environment.") from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
     return True
