@@ -58,6 +58,8 @@ class Replayed:
 def load_config(run_dir: str | Path, **overrides: Any) -> config_module.ExperimentConfig:
     """The config a run was started with (config.json), with its spec path made
     absolute as the run resolved it, and dotted-key overrides applied."""
+    if not (Path(run_dir) / runlog.CONFIG).is_file():
+        raise FileNotFoundError(f"{run_dir}: no {runlog.CONFIG} (not a run directory?)")
     data = runlog.read_config(run_dir)
     start = next((e for e in runlog.read_events(run_dir) if e["kind"] == "run_start"), None)
     if start is None:
