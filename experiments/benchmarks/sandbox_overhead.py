@@ -73,12 +73,49 @@ print(json.dumps([module.solve(instance) for instance in module.train().values()
 """
 
 
-def rate(evaluate: Callable[[], int], seconds: float) -> float:
-    """Evaluations per second of `evaluate` (which returns how many it did), for `seconds`."""
-    count, started = 0, time.perf_counter()
+def rate(
+    evaluate: Callable[[], int], seconds: float, cpu: Callable[[], float]
+) -> tuple[float, float]:
+    """(evaluations per second, CPU seconds per evaluation) of `evaluate`, which
+    returns how many it did, called for `seconds`; `cpu()` reads the CPU clock of
+    every process that works for it."""
+    count, started, cpu_before = 0, time.perf_counter(), cpu()
     while count == 0 or time.perf_counter() - started < seconds:
         count += evaluate()
-    return count / (time.perf_counter() - started)
+    return count / (time.perf_counter() - started), (cpu() - cpu_before) / count
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def own_and_children_cpu() -> float:
+    """This process and its reaped children (bare forks, fresh interpreters)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def pool_cpu(pool: SandboxPool) -> Callable[[], float]:
+    """The host process, plus every process under the pool's workers (bwrap, the
+    worker, its children; a reaped child counts in its parent's children time)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        total = own_cpu()
+        pending = list(pool.worker_pids())
+        while pending:
+            pid = pending.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(value) for value in fields[11:15]) / tick
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total
+
+    return cpu
 
 
 def in_process(spec_path: Path) -> Callable[[], int]:
@@ -156,26 +193,30 @@ def main() -> None:
         level: SandboxPool(spec_path, workers=cores, limits=Limits(timeout=10), isolation=level)
         for level in levels
     }
-    modes: dict[str, Callable[[], int]] = {
-        "(a) in process, no isolation": in_process(spec_path),
-        "(ref) bare fork + exit + wait": bare_fork,
+    modes: dict[str, tuple[Callable[[], int], Callable[[], float]]] = {
+        "(a) in process, no isolation": (in_process(spec_path), own_cpu),
+        "(ref) bare fork + exit + wait": (bare_fork, own_and_children_cpu),
     }
     for level, pool in pools.items():
         for _ in range(4 * cores):  # every worker builds the input set
             one_at_a_time(pool)()
-        modes[f"(b) pool, {level}, one at a time"] = one_at_a_time(pool)
-        modes[f"(b) pool, {level}, {cores} workers busy"] = all_busy(pool, 10 * cores)
-    modes["(c) subprocess.run per evaluation"] = fresh_python(spec_path)
+        modes[f"(b) pool, {level}, one at a time"] = (one_at_a_time(pool), pool_cpu(pool))
+        busy = all_busy(pool, 10 * cores)
+        modes[f"(b) pool, {level}, {cores} workers busy"] = (busy, pool_cpu(pool))
+    modes["(c) subprocess.run per evaluation"] = (fresh_python(spec_path), own_and_children_cpu)
     # Rounds interleave the modes, so a change in the machine's load (it is
     # shared) hits them all alike; each mode's figure is its median round.
-    rates: dict[str, list[float]] = {name: [] for name in modes}
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in modes}
     for _ in range(args.rounds):
-        for name, evaluate in modes.items():
-            rates[name].append(rate(evaluate, args.seconds / args.rounds))
+        for name, (evaluate, cpu) in modes.items():
+            rates[name].append(rate(evaluate, args.seconds / args.rounds, cpu))
     details = {level: pool.isolation_detail for level, pool in pools.items()}
     for pool in pools.values():
         pool.close()
-    rows = [(name, statistics.median(values)) for name, values in rates.items()]
+    rows = [
+        (name, statistics.median(r for r, _ in values), statistics.median(c for _, c in values))
+        for name, values in rates.items()
+    ]
     fresh = rows[-1][1]
 
     base = rows[0][1]
@@ -186,19 +227,24 @@ def main() -> None:
     print(f"auto isolation here: {choice.level} ({choice.reason})")
     for level, detail in details.items():
         print(f"  {level}: {detail}")
-    print(f"\n{'mode':44s} {'evals/s':>10s} {'ms/eval':>9s} {'+ms vs (a)':>11s} {'x (c)':>8s}")
-    for name, value in rows:
+    header = f"{'mode':40s} {'evals/s':>9s} {'ms/eval':>8s} {'+ms vs (a)':>10s} {'x (c)':>7s}"
+    print(f"\n{header} {'CPU ms/eval':>11s}")
+    for name, value, cpu in rows:
         ms = 1000.0 / value
         extra = ms - 1000.0 / base
-        print(f"{name:44s} {value:10.1f} {ms:9.3f} {extra:11.3f} {value / fresh:8.1f}")
+        line = f"{name:40s} {value:9.1f} {ms:8.3f} {extra:10.3f} {value / fresh:7.1f}"
+        print(f"{line} {1000 * cpu:11.3f}")
     print()
+    by_name = {name: (value, cpu) for name, value, cpu in rows}
+    fork_cpu = by_name["(ref) bare fork + exit + wait"][1]
     for level in levels:
-        one = dict(rows)[f"(b) pool, {level}, one at a time"]
-        busy = dict(rows)[f"(b) pool, {level}, {cores} workers busy"]
+        one, one_cpu = by_name[f"(b) pool, {level}, one at a time"]
+        busy, _ = by_name[f"(b) pool, {level}, {cores} workers busy"]
         print(
-            f"{level}: {1000 / one - 1000 / base:.2f} ms per evaluation over the in-process call; "
-            f"{one / fresh:.1f}x (one at a time) and {busy / fresh:.1f}x (all cores) the "
-            f"throughput of subprocess-per-evaluation"
+            f"{level}: {1000 / one - 1000 / base:.2f} ms per evaluation over the in-process call "
+            f"({one_cpu / fork_cpu:.2f}x the CPU of a bare fork); {one / fresh:.1f}x (one at "
+            f"a time) and {busy / fresh:.1f}x (all cores) the throughput of "
+            f"subprocess-per-evaluation"
         )
 
 
