@@ -48,3 +48,16 @@ def test_sys_exit_inside_the_function_is_an_error(pool):
 def test_a_segfault_through_ctypes_is_a_crash(pool):
     outcome = attack(pool, "import ctypes\nreturn ctypes.string_at(0)")
     assert (outcome.status, outcome.detail) == ("crashed", "killed by SIGSEGV")
+
+
+def test_a_thread_bomb_ends_at_the_process_limit(pool):
+    outcome = attack(
+        pool,
+        """
+        import threading, time
+        while True:
+            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        """,
+    )
+    assert outcome.status == "error"
+    assert outcome.detail == "RuntimeError: can't start new thread [input near]"
