@@ -10,6 +10,7 @@ import pytest
 
 import sandbox
 from funsearch import spec as spec_module
+from sandbox import isolation
 from tests.security.conftest import HONEST, SECRET, attack, choices, needs_own_uid, program
 from tests.security.test_processes import FORBIDDEN
 
@@ -178,3 +179,28 @@ def host_scores(spec_path, outputs) -> list[float]:
     return [
         problem.score(instance, output) for instance, output in zip(instances, outputs, strict=True)
     ]
+
+
+def test_under_bwrap_an_evaluation_sees_few_processes_no_network_and_a_read_only_root(pool):
+    if pool.isolation != "bwrap":
+        pytest.skip("the namespaces are bubblewrap's")
+    outcome = attack(
+        pool,
+        """
+        import os
+        pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+        with open("/proc/net/dev") as dev:
+            interfaces = sorted(line.split(":")[0].strip() for line in dev.readlines()[2:])
+        with open("/proc/mounts") as mounts:
+            root = [line.split()[3].split(",")[0] for line in mounts if line.split()[1] == "/"]
+        return [pids, interfaces, root[-1], sorted(os.listdir("/root"))]
+        """,
+    )
+    pids, interfaces, root, home = choices(outcome)[0]
+    assert len(pids) <= 5  # bwrap's init, the worker, its children: not the host's
+    assert interfaces == ["lo"]
+    assert root == "ro"
+    # The private /root shows only what the worker must see (e.g. pyenv's Python).
+    needed = isolation.interpreter_paths() + (str(Path(sandbox.__file__).parent),)
+    tops = {Path(path).parts[2] for path in needed if path.startswith("/root/")}
+    assert set(home) <= tops
