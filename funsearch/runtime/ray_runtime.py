@@ -70,7 +70,9 @@ def connect(address: str = "", num_cpus: int | None = None) -> bool:
                 "does by default in Ray 2.60) also needs RAY_AUTH_MODE=token and its token "
                 "(`ray get-auth-token`) in this environment.") from None
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+        # "local": a new instance of our own, even when another one runs on this
+        # machine (ray.init() without an address would join that one).
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     return True
 
 
