@@ -179,10 +179,14 @@ def main() -> None:
     parser.add_argument("--no-numpy", action="store_true", help="a spec that imports nothing")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="sandbox-benchmark-"))
-    spec_path = folder / "trivial.py"
-    numpy_line = "" if args.no_numpy else "import numpy as np"
-    spec_path.write_text(textwrap.dedent(SPEC.format(numpy=numpy_line)))
+    with tempfile.TemporaryDirectory(prefix="sandbox-benchmark-") as folder:
+        spec_path = Path(folder) / "trivial.py"
+        numpy_line = "" if args.no_numpy else "import numpy as np"
+        spec_path.write_text(textwrap.dedent(SPEC.format(numpy=numpy_line)))
+        measure(spec_path, args)
+
+
+def measure(spec_path: Path, args: argparse.Namespace) -> None:
 
     cores = os.cpu_count() or 1
     levels = ["process"]
