@@ -235,7 +235,7 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
     table = Table("input set", "program", "mean score", "summary", "time")
     failed = set()
     with make_pool(spec, workers=2, timeout=300, memory_mb=4096, isolation=isolation) as pool:
-        console.print(f"sandbox isolation: {pool.isolation}")
+        console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
         rows = list(score_programs(Evaluator(spec, pool, input_sets[0]), programs, input_sets))
     for row in rows:
         evaluation = row.evaluation

@@ -62,6 +62,7 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     try:
         log.append("run_start" if resume is None else "resume", name=config.name,
                    seed=config.seed, spec=str(spec.path), isolation=backend.isolation,
+                   isolation_detail=getattr(backend, "isolation_detail", ""),
                    runtime=config.runtime.kind,
                    samplers=[sampler.name for sampler in config.samplers],
                    **(resume.summary() if resume is not None else {}))

@@ -34,6 +34,7 @@ class InlineBackend:
         self._evaluator = Evaluator(spec, pool, config.problem.inputs)
         self._pool = pool
         self.isolation = pool.isolation
+        self.isolation_detail = f"{pool.isolation_detail} ({pool.isolation_reason})"
         # Two evaluations per worker keep every worker busy while results return.
         self.evaluation_slots = 2 * settings.workers
 
