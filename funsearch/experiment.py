@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import statistics
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -76,12 +77,14 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         holdout = _score_holdout(config, backend, log)
         best = backend.database.best()
         counters = dataclasses.asdict(engine.counters)
+        report = _held_out_report(config, spec, best, log)
         log.append("run_end", reason=reason, counters=counters, best_score=best.score,
                    best_program_id=best.id, holdout=holdout)
         log.write_summary({"name": config.name, "seed": config.seed, "stop_reason": reason,
                            "best_score": best.score, "best_program_id": best.id,
                            "train_inputs": config.problem.inputs, "holdout": holdout,
-                           "counters": counters, "isolation": backend.isolation})
+                           "scores": report, "counters": counters,
+                           "isolation": backend.isolation})
         return RunResult(run_dir, reason, best.score, best.source, holdout, counters,
                          backend.isolation)
     finally:
@@ -98,6 +101,36 @@ def _score_holdout(config: ExperimentConfig, backend: Any, log: runlog.RunLog) -
         log.append("holdout", program_id=best.id, input_set=input_set, status=evaluation.status,
                    score=evaluation.score, scores=evaluation.scores, reason=evaluation.reason)
     return scores
+
+
+def _held_out_report(config: ExperimentConfig, spec: spec_module.Specification, best: Any,
+                     log: runlog.RunLog) -> dict[str, dict[str, float]]:
+    """The best program's score per input set, training and held out, with the
+    spec's summary figures, also written at the top of best.py: a gap between
+    training and held-out scores is overfitting, and should be seen first."""
+    scores = {config.problem.inputs: best.scores}
+    for event in runlog.read_events(log.dir):
+        if event["kind"] == "holdout" and event.get("program_id") == best.id:
+            scores[event["input_set"]] = event.get("scores")
+    report: dict[str, dict[str, float]] = {}
+    for input_set, per_input in scores.items():
+        if not per_input:
+            report[input_set] = {}
+            continue
+        figures = {"score": statistics.fmean(per_input.values())}
+        try:
+            figures.update(spec.summary(input_set, per_input))
+        except Exception as error:  # a report must not lose the run's result
+            log.append("summary_error", input_set=input_set, reason=repr(error)[:300])
+        report[input_set] = figures
+    lines = [f"# Best program of run '{config.name}' (seed {config.seed}): program {best.id}, "
+             f"island {best.island}, sampler '{best.sampler}'."]
+    for input_set, figures in report.items():
+        role = "train" if input_set == config.problem.inputs else "held out"
+        text = "  ".join(f"{key} {value:.6g}" for key, value in figures.items()) or "failed"
+        lines.append(f"#   {input_set:<12} ({role}): {text}")
+    log.write_best("\n".join(lines) + "\n" + spec.program_text(best.source))
+    return report
 
 
 class _stop_on_signals:

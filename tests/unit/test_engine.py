@@ -108,6 +108,9 @@ def test_best_py_is_the_whole_spec_with_the_best_function_and_runs(tmp_path):
     assert namespace["evaluate"](5.0) == 15.0
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["best_score"] == 0.0 and summary["holdout"] == {"holdout": 0.0}
+    assert summary["scores"] == {"train": {"score": 0.0}, "holdout": {"score": 0.0}}
+    header = (result.run_dir / "best.py").read_text().splitlines()[:3]
+    assert "train" in header[1] and "holdout" in header[2] and "(held out)" in header[2]
     registrations = events_of(result.run_dir, "registration")
     initial = [r for r in registrations if r["sample"] is None]
     assert len(initial) == 2  # one copy per island
