@@ -122,26 +122,44 @@ def verdict(results: dict[str, Result]) -> list[str]:
 
 
 def plot(results: dict[str, Result], grid: np.ndarray, path: Path) -> None:
+    """Best score against budget (top) and its gap to the best single size at
+    each budget (bottom: which size that is changes along the budget)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 5))
-    styles = {"uniform": ("black", "--"), "ucb": ("tab:red", "-"), "thompson": ("tab:purple", "-")}
-    blues = iter(plt.cm.Blues(np.linspace(0.35, 0.9, len(SIZES))))
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 2]})
+    hours = grid / 3600
+    sizes = iter(plt.cm.viridis(np.linspace(0.0, 0.85, len(SIZES))))
+    colors = {name: next(sizes) for name in results if name.startswith("only ")}
+    colors.update({"uniform": "black", "ucb": "tab:red", "thompson": "tab:orange"})
+    envelope = np.max([results[name].scores.mean(axis=0) for name in results
+                       if name.startswith("only ")], axis=0)
     for name, result in results.items():
         mean, low, high = stats.bootstrap_means(result.scores)
-        color, line = styles[name] if name in styles else (next(blues), ":")
-        axes.plot(grid / 3600, mean, line, color=color, label=name,
-                  linewidth=2 if name in ADAPTIVE else 1.3)
-        axes.fill_between(grid / 3600, low, high, color=color, alpha=0.18, linewidth=0)
-    axes.set_xlabel("budget spent (compute hours: GPU-hours of proposals + evaluation hours)")
-    axes.set_ylabel("best score")
-    axes.set_title(f"Simulated search, {len(results['uniform'].scores)} seeds, 95% intervals")
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+        line = "-" if name in ADAPTIVE else "--" if name == "uniform" else ":"
+        width = 2.2 if name in ADAPTIVE else 1.5
+        top.plot(hours, mean, line, color=colors[name], label=name, linewidth=width)
+        top.fill_between(hours, low, high, color=colors[name], alpha=0.2, linewidth=0)
+        if name in ADAPTIVE or name == "uniform":
+            gap, gap_low, gap_high = stats.bootstrap_means(result.scores - envelope)
+            bottom.plot(hours, gap, line, color=colors[name], label=name, linewidth=width)
+            bottom.fill_between(hours, gap_low, gap_high, color=colors[name], alpha=0.2,
+                                linewidth=0)
+    bottom.axhline(0, color="grey", linewidth=1)
+    top.set_ylabel("best score")
+    top.set_title(f"Simulated search: {len(results['uniform'].scores)} seeds, "
+                  "means with 95% bootstrap intervals")
+    top.set_ylim(bottom=0)
+    top.grid(alpha=0.3)
+    top.legend(loc="lower right")
+    bottom.set_ylabel("best score - best single size's")
+    bottom.set_xlabel("budget spent (compute hours: GPU-hours of proposals + evaluation hours)")
+    bottom.set_ylim(-0.06, 0.02)
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="lower right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

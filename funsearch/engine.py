@@ -258,7 +258,7 @@ class Engine:
         except Exception as error:  # a backend failure is logged; the run goes on
             self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
                              reason=f"{type(error).__name__}: {error}"[:500])
-            self._scheduler.on_prompt(pending.sampler, latency, evaluations=0)
+            self._scheduler.on_prompt(pending.sampler, latency, evaluations=0, failed=True)
             return
         started = sum(self._on_sample(sample, pending, len(samples)) for sample in samples)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=started)

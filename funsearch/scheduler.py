@@ -127,9 +127,14 @@ class Scheduler:
         if self.controller.tick(self._clock(), evaluations_in_flight):
             self._emit(action="controller", **self.controller.estimates())
 
-    def on_prompt(self, sampler: str, latency: float, evaluations: int) -> None:
-        """A prompt returned after `latency` seconds and started `evaluations`."""
+    def on_prompt(self, sampler: str, latency: float, evaluations: int,
+                  failed: bool = False) -> None:
+        """A prompt returned after `latency` seconds and started `evaluations`;
+        `failed`: the sampler raised instead of returning samples, which the
+        bandits count as one fruitless pull (a broken sampler is not the best)."""
         self.controller.on_prompt(sampler, latency, evaluations)
+        if failed:
+            self._arms.observe(sampler, 0.0, in_unit(self.unit, Cost(seconds=latency), 0.0))
 
     def on_sample(self, sample_id: int, sampler: str, cost: Cost) -> None:
         """A sample arrived; its reward comes with `observe`."""

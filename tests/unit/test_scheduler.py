@@ -153,6 +153,19 @@ def test_a_bandit_waits_rather_than_spend_on_a_worse_sampler_when_the_best_is_fu
     assert scheduler.pick({"a": 0, "b": 2}) is None
 
 
+def test_a_sampler_that_only_fails_loses_the_bandit_s_favour():
+    samplers = [SamplerConfig(name=name, samples_per_prompt=1) for name in "ab"]
+    scheduler = Scheduler(SchedulerConfig(policy="ucb", min_pulls=5), samplers)
+    for sample_id in range(40):
+        name = "ab"[sample_id % 2]
+        scheduler.on_sample(sample_id, name, Cost(seconds=1.0))
+        scheduler.observe(sample_id, improved=name == "b" or sample_id % 8 == 0)
+    assert scheduler.pick({}) == "b"
+    for _ in range(200):  # "b" is down: every request raises
+        scheduler.on_prompt("b", latency=1.0, evaluations=0, failed=True)
+    assert scheduler.pick({}) == "a"
+
+
 # Bandits against simulated samplers.
 
 @pytest.mark.parametrize("policy", ["ucb", "thompson"])
