@@ -11,10 +11,12 @@ import pytest
 from funsearch import config as config_module
 from funsearch import experiment, runlog
 from funsearch import spec as spec_module
+from funsearch.config import DatabaseConfig
+from funsearch.database import ProgramsDatabase
 from funsearch.engine import Engine
 
 ray = pytest.importorskip("ray")
-from funsearch.runtime.ray_runtime import RayBackend  # noqa: E402
+from funsearch.runtime.ray_runtime import DatabaseProxy, RayBackend, _DatabaseActor  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -69,6 +71,32 @@ def _no_sample_dropped(events) -> None:
     samples = {e["sample"] for e in events if e["kind"] == "sample"}
     ended = {e["sample"] for e in events if e["kind"] in ("rejection", "evaluation")}
     assert samples == ended - {None}
+
+
+def test_database_proxy_answers_as_the_database_does(ray_cluster):
+    config = DatabaseConfig(islands=3, reset_every=4)
+    local = ProgramsDatabase(config, seed=7)
+    actor = _DatabaseActor.remote(ProgramsDatabase(config, seed=7))
+    remote = DatabaseProxy(actor)
+    try:
+        scores = {"a": 1.0, "b": 2.0}
+        assert remote.register_initial("def f(x):\n    return x\n", scores) == \
+            local.register_initial("def f(x):\n    return x\n", scores)
+        for step in range(12):  # enough registrations for resets
+            asked, expected = remote.prompt(), local.prompt()
+            assert asked == expected
+            program = f"def f(x):\n    return x + {step}\n"
+            new_scores = {"a": 1.0 + step, "b": 2.0 - step / 10}
+            assert remote.register(program, new_scores, asked, "s") == \
+                local.register(program, new_scores, expected, "s")
+        assert remote.best() == local.best()
+        assert remote.programs() == local.programs()
+        assert remote.island_best_scores() == local.island_best_scores()
+        assert remote.stats() == local.stats()
+        with pytest.raises(AttributeError):
+            remote.no_such_method()
+    finally:
+        ray.kill(actor)
 
 
 def test_search_on_local_ray_improves_the_tsp_score(ray_cluster, tmp_path):
