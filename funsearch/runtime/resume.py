@@ -19,10 +19,10 @@ from typing import Any
 
 from funsearch import config as config_module
 from funsearch import runlog
+from funsearch.budget import Spent
 from funsearch.database import Program, ProgramsDatabase, Reset
 from funsearch.engine import Counters, Progress, Status
 from funsearch.evaluator import Evaluation
-from funsearch.scheduler import Spent
 
 _STARTS = ("run_start", "resume")  # events that begin a session of a run
 
@@ -97,6 +97,8 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
             spent.samples += 1
             spent.gpu_seconds += event.get("gpu_seconds") or 0.0
             spent.usd += event.get("usd") or 0.0
+            spent.tokens += ((event.get("prompt_tokens") or 0)
+                             + (event.get("completion_tokens") or 0))
             next_sample = max(next_sample, sample + 1)
             open_samples.add(sample)
         elif kind == "rejection":
@@ -105,6 +107,8 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
         elif kind == "evaluation":
             open_samples.discard(sample)
             _count_evaluation(event, counters, cache, config.problem.inputs)
+            if sample is not None and not event.get("duplicate"):
+                spent.evaluation_seconds += event.get("duration") or 0.0
         elif kind == "registration":
             database.restore(_program(event))
             counters.registered += sample is not None

@@ -77,7 +77,10 @@ def test_replay_rebuilds_the_database_and_counters_the_run_had(tmp_path):
     assert engine.counters.resets > 0, "the run should have reset islands"
     assert replayed.database.snapshot() == backend.database.snapshot()
     assert replayed.progress.counters == engine.counters
-    assert replayed.progress.spent.samples == 80
+    spent, logged = engine._spent, replayed.progress.spent  # the log rounds durations
+    assert (logged.samples, logged.tokens) == (spent.samples, spent.tokens) == (80, 0)
+    assert logged.evaluation_seconds == pytest.approx(spent.evaluation_seconds, abs=1e-3)
+    assert logged.gpu_seconds == spent.gpu_seconds and logged.usd == spent.usd
     assert replayed.progress.next_sample == 80
     assert replayed.unfinished == 0
 
