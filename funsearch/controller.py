@@ -21,10 +21,10 @@ what the evaluators consume during one latency, where latency is the mean
 of the samplers' latencies weighted by their recent share of the
 evaluations sent (what sits in the pipe by Little's law). The target is the
 same whichever sampler the policy chose, so the policy's shares hold (a
-round robin stays a round robin). Each finished
-evaluation makes room for the next prompt, so prompts go out as fast as the
-evaluators work, whatever the latency; the position, and with it the queue
-and memory, never exceeds the target. Latencies, evaluation times and
+round robin stays a round robin). Each finished evaluation makes room for
+the next prompt, so prompts go out as fast as the evaluators work, whatever
+the latency; the position, and with it the queue and memory, never exceeds
+the target by more than one prompt's samples. Latencies, evaluation times and
 evaluations per prompt (samples neither rejected nor duplicates) are
 measured moving averages. When the target grows (the first latency is
 measured, a slower sampler is chosen) the pipe is filled at 1.5 x rate, not
@@ -106,12 +106,14 @@ class Controller:
         `prompts` out per sampler (their limits are checked by the caller)."""
         if not self.adaptive:
             return list(self._batch) if evaluations < self.slots else []
-        expected = {name: self._expected(name) for name in self._batch}
-        position = evaluations + sum(count * expected[name] for name, count in prompts.items())
-        if position == 0:  # nothing out: something must go, whatever the estimates
+        position = evaluations + sum(count * self._expected(name)
+                                     for name, count in prompts.items())
+        # Any room will do, so that a sampler of many samples per prompt is not
+        # starved by one of few: the position overshoots by less than a prompt.
+        # With nothing out something must go, whatever the estimates say.
+        if position == 0 or (position < self.target() and self.tokens > 0):
             return list(self._batch)
-        room = min(self.target() - position, self.tokens)
-        return [name for name, needed in expected.items() if needed <= room]
+        return []
 
     def sent(self, sampler: str) -> None:
         """A prompt to `sampler` went out."""

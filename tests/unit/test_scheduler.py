@@ -119,8 +119,8 @@ def test_round_robin_takes_turns_and_skips_a_sampler_without_room():
 
 def test_fixed_weights_set_the_shares_and_a_zero_weight_is_never_picked():
     samplers = [SamplerConfig(name=name) for name in "abc"]
-    scheduler = Scheduler(SchedulerConfig(policy="fixed", weights={"a": 3, "b": 1, "c": 0}),
-                          samplers, seed=1)
+    scheduler = Scheduler(SchedulerConfig(policy="fixed", weights={"a": 3, "b": 1, "c": 0},
+                                          balance=False), samplers, seed=1)
     picks = [scheduler.pick({}) for _ in range(4000)]
     assert picks.count("c") == 0
     assert picks.count("a") / len(picks) == pytest.approx(0.75, abs=0.03)
@@ -191,13 +191,14 @@ def test_discounted_bandit_follows_the_best_size_as_improvements_get_harder():
     samplers = [SimulatedSampler("quick", latency=1.0, success=0.2, depth=20),
                 SimulatedSampler("deep", latency=6.0, success=0.5, depth=400)]
     events = []
-    Simulation(samplers, SchedulerConfig(policy="ucb", log_decisions=50), workers=4,
+    Simulation(samplers, SchedulerConfig(policy="ucb", log_decisions=50, log_period=1e9),
+               workers=4,
                evaluation_seconds=0.5, step=0.0, seed=0,
                emit=lambda **fields: events.append(fields)).run(budget=15_000)
     decisions = [e["since"] for e in events if e["action"] == "decisions"]
     early, late = decisions[2:6], decisions[-6:-1]
     share = lambda part, name: sum(d.get(name, 0) for d in part) / sum(sum(d.values()) for d in part)
-    assert share(early, "quick") > 0.5 and share(late, "deep") > 0.9, (early, late)
+    assert share(early, "quick") > 0.5 and share(late, "deep") > 0.85, (early, late)
 
 
 # The balance controller.
