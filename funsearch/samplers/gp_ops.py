@@ -356,6 +356,36 @@ def _shuffled(ctx: Context, items: list) -> list:
     return [items[i] for i in ctx.rng.permutation(len(items))]
 
 
+_SAME_ARGUMENT_IDLE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod)
+_MIN_MAX = {"min", "max", "minimum", "maximum", "fmin", "fmax"}
+
+
+def waste(analysis: Analysis) -> int:
+    """Dead assignments (a name assigned and never read) and trivial
+    expressions of one name with itself (`x - x`, `x / x`, `np.maximum(x, x)`,
+    `x <= x`): code that only looks new. A child with more of it than its
+    parents is redrawn instead of costing an evaluation."""
+    count = sum(1 for name in analysis.assigned if name not in analysis.roles)
+    for site in analysis.sites:
+        node = site.node
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _SAME_ARGUMENT_IDLE):
+            pair = [node.left, node.right]
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+            pair = [node.left, node.comparators[0]]
+        elif isinstance(node, ast.Call) and len(node.args) == 2 and _callee(node) in _MIN_MAX:
+            pair = list(node.args)
+        else:
+            continue
+        if all(isinstance(n, ast.Name) for n in pair) and pair[0].id == pair[1].id:
+            count += 1
+    return count
+
+
+def _callee(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+
+
 OPERATORS: dict[str, Callable[[ast.FunctionDef, Analysis, Context], bool]] = {
     "constant": op_constant,
     "binop": op_binop,

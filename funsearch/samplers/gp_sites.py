@@ -94,6 +94,7 @@ class Analysis:
     free: dict[str, None]  # names loaded where no binding reaches them (ordered)
     roles: dict[str, set[str]]  # name -> roles of the positions it is loaded in
     num_assigned: dict[str, None]  # names assigned a numeric expression
+    assigned: dict[str, None]  # names assigned by `=` anywhere
 
 
 def parameters(function: ast.FunctionDef) -> list[str]:
@@ -108,7 +109,10 @@ def analyse(function: ast.FunctionDef, modules: Modules, num_names: frozenset[st
     in the prompt) to hold numbers: their assigned values are numeric sites."""
     walker = _Walker(modules, num_names)
     walker.block(function.body, dict.fromkeys(parameters(function)), top_level=True)
-    return Analysis(walker.sites, walker.statements, walker.free, walker.roles, walker.num_assigned)
+    return Analysis(
+        walker.sites, walker.statements, walker.free, walker.roles, walker.num_assigned,
+        walker.assigned,
+    )  # fmt: skip
 
 
 def node_count(statements: list[ast.AST]) -> int:
@@ -233,6 +237,7 @@ class _Walker:
         self.free: dict[str, None] = {}
         self.roles: dict[str, set[str]] = {}
         self.num_assigned: dict[str, None] = {}
+        self.assigned: dict[str, None] = {}
         self.walrus: list[str] = []
         self.current: StatementSite | None = None
 
@@ -352,6 +357,7 @@ class _Walker:
             self.expr(node.value, node, "value", None, bound, OTHER)
 
     def _note_assigned(self, names: list[str], value: ast.expr) -> None:
+        self.assigned.update(dict.fromkeys(names))
         if is_numeric(value, self.modules) or any(n in self.num_names for n in names):
             self.num_assigned.update(dict.fromkeys(names))
 

@@ -44,6 +44,7 @@ ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 _SMALL_CONSTANTS = (0.1, 0.5, 1.0, 2.0, 3.0, 10.0)
 # Parameter annotations that tell a role before any version uses the parameter.
 _ANNOTATED_ROLES = {"int": INDEX, "float": NUM}
+_SCALAR_ANNOTATIONS = ("int", "float", "bool")
 # Building blocks taken from the versions: small subscripts, calls, attributes;
 # larger material moves by crossover.
 _TERM_TYPES = (ast.Subscript, ast.Call, ast.Attribute, ast.BinOp)
@@ -319,7 +320,12 @@ def random_term(ctx: Context, scope: tuple[str, ...]) -> ast.expr:
     since adding them to a vector rarely broadcasts."""
     options: list[Callable[[], ast.expr]] = []
     weights: list[float] = []
-    numeric = [name for name in scope if NUM in ctx.roles.get(name, ()) or name in ctx.num_names]
+    numeric = [
+        name
+        for name in scope
+        if (NUM in ctx.roles.get(name, ()) or name in ctx.num_names)
+        and ctx.annotations.get(name) not in _SCALAR_ANNOTATIONS
+    ]
     if ctx.reductions and numeric:
         options.append(lambda: call(ctx.choice(ctx.reductions), [_name(ctx.choice(numeric))]))
         weights.append(0.5)

@@ -67,7 +67,9 @@ class MutationSettings(BaseModel):
     """`[samplers.settings]` of a mutation sampler.
 
     Attributes:
-      mutations_per_child: mean number of operators applied to one mutant (>= 1).
+      mutations_per_child: mean number of operators applied to one mutant (>= 1);
+        the number is geometric, so most children are one step away and a
+        few are several (a way off a plateau of equally scored programs).
       crossover_rate: share of children made by crossover of two versions.
       constant_tuning_rate: probability that a request is answered by a
         constant-tuning batch (the best version's structure, constants moved).
@@ -84,7 +86,7 @@ class MutationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mutations_per_child: float = Field(1.5, ge=1, le=20)
+    mutations_per_child: float = Field(2.0, ge=1, le=20)
     crossover_rate: float = Field(0.2, ge=0, le=1)
     constant_tuning_rate: float = Field(0.1, ge=0, le=1)
     constant_sigma: float = Field(0.3, gt=0, le=5)
@@ -132,6 +134,7 @@ class _Version:
     body: str
     size: int
     plain: Analysis  # without knowledge of other versions: roles, free names
+    waste: int  # dead assignments and `x - x` (gp_ops.waste)
 
 
 @dataclasses.dataclass
@@ -200,7 +203,8 @@ class MutationSampler:
         if ast.get_docstring(function) is not None:
             function.body = function.body[1:] or [ast.Pass()]
         plain = analyse(function, modules, frozenset())
-        version = _Version(function, _body_text(function), node_count(function.body), plain)
+        size = node_count(function.body)
+        version = _Version(function, _body_text(function), size, plain, gp_ops.waste(plain))
         self._parsed[key] = version
         if len(self._parsed) > _CACHE_SIZE:
             self._parsed.popitem(last=False)
@@ -225,17 +229,23 @@ class MutationSampler:
         return fallback or prompt.versions[-1].body
 
     def _accept(self, tree, parents: list[_Version], ctx: Context) -> str | None:
-        """The child's body text, or None if it is oversize, unbound or broken."""
+        """The child's body text, or None if it is oversize, reads an unbound
+        name, wastes more than its parents (gp_ops.waste) or does not parse."""
         if tree is None or not tree.body:
             return None
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
+            return None
+        analysis = ctx.analyse(tree)
+        if any(name not in ctx.allowed for name in analysis.free):
+            return None
+        if gp_ops.waste(analysis) > max(p.waste for p in parents):
             return None
         try:
             body = _body_text(tree)
             ast.parse("def _():\n" + _indent(body))
         except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError):
             return None
-        return None if ctx.unbound(tree) else body
+        return body
 
     def _pick(self, prompt: _Prompt, among: list[int]) -> int:
         """A version index, the stronger ones likelier (weights 1, 2, ...)."""
@@ -244,7 +254,7 @@ class MutationSampler:
     def _mutant(self, prompt: _Prompt):
         parent = prompt.versions[self._pick(prompt, list(range(len(prompt.versions))))]
         tree = clone(parent.function)
-        count = 1 + int(self._rng.poisson(self.settings.mutations_per_child - 1))
+        count = int(self._rng.geometric(1 / self.settings.mutations_per_child))
         changed = False
         for _ in range(count):
             changed |= self._mutate_once(tree, parent.size, prompt.ctx)

@@ -404,3 +404,25 @@ def test_samples_do_not_depend_on_the_process_hash_seed():
         for seed in ("1", "2")
     }
     assert len(digests) == 1
+
+
+def _name_against_itself(node):
+    """`x - x`, `x / x`, `x <= x`, `np.maximum(x, x)`."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Sub, ast.Div)):
+        pair = [node.left, node.right]
+    elif isinstance(node, ast.Compare):
+        pair = [node.left, *node.comparators]
+    elif isinstance(node, ast.Call) and len(node.args) == 2:
+        pair = node.args
+    else:
+        return False
+    return all(isinstance(n, ast.Name) for n in pair) and len({n.id for n in pair}) == 1
+
+
+def test_children_add_no_dead_assignment_and_no_name_against_itself():
+    for program in programs(sampler(seed=4), query_of("bin_packing"), 200):
+        tree = ast.parse(program)
+        assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets}
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert assigned <= read, program
+        assert not any(_name_against_itself(node) for node in ast.walk(tree)), program
