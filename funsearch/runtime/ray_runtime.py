@@ -48,6 +48,8 @@ from funsearch.samplers import Sampler, make_sampler
 _SAMPLER_CPUS = 0.1
 # How long actors may take to start before the run gives up with a message.
 _READY_TIMEOUT = 300.0
+# How long evaluator actors may take to close their sandbox pools.
+_CLOSE_TIMEOUT = 10.0
 
 
 def connect(address: str = "", num_cpus: int | None = None) -> bool:
@@ -151,6 +153,9 @@ class _EvaluatorActor:
 
     async def evaluate(self, program: str, input_set: str | None) -> Evaluation:
         return await asyncio.wrap_future(self._evaluator.submit(program, input_set))
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 # -- the backend ---------------------------------------------------------------
@@ -279,6 +284,13 @@ class RayBackend:
                       getattr(self, "_evaluators", None)]:
             if group is not None:
                 group.close()
+        if getattr(self, "_evaluators", None) is not None:
+            # Sandbox pools stop their workers and remove their folders; then the kill.
+            try:
+                ray.get([actor.close.remote() for actor in self._evaluators.actors],
+                        timeout=_CLOSE_TIMEOUT)
+            except Exception:  # gone or stuck: the kill below ends it anyway
+                pass
         for actor in self._actors:
             try:
                 ray.kill(actor, no_restart=True)
