@@ -221,13 +221,9 @@ class RayBackend:
                                      [a for r in self._samplers.values() for a in r.actors])
         self.isolation = isolation
         # Two evaluations per worker keep every worker busy while results return;
-        # the samples of the prompts in flight on top, because here a new prompt
-        # takes several actor round trips to become evaluations, and the queue
-        # must not run dry meanwhile (experiments/benchmarks/pipeline_throughput.py
-        # shows the difference with short evaluations).
-        per_prompt = max(sampler.samples_per_prompt for sampler in config.samplers)
-        self.evaluation_slots = (2 * settings.workers * settings.actors
-                                 + config.scheduler.max_in_flight * per_prompt)
+        # the scheduler adds what the evaluators consume while prompts are out.
+        self.evaluation_workers = settings.workers * settings.actors
+        self.evaluation_slots = 2 * self.evaluation_workers
 
     def _wait_ready(self, config: ExperimentConfig, evaluators: list, samplers: list) -> str:
         cpus = cpus_needed(config)
