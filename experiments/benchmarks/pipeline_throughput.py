@@ -18,6 +18,13 @@ would) and `busy10` spins for 10 ms (the workers compete for the cores with
 the driver, the proposer and, with Ray, its actors and daemons). The achieved
 rate counts sandbox evaluations only (duplicates answered from the cache are
 not evaluations), over the span between the first and the last of them.
+
+What limits it: the driver's loop does a few milliseconds of work per sample
+(making the sample a program, hashing it, logging), and with Ray it also
+waits for the database actor once per registration (a round trip of 1-3 ms
+on 2 shared cores). With 10 ms evaluations that is a sizeable share of a
+core, so the numbers depend on what else the machine runs: run it on an
+otherwise idle machine, and compare the rows of one run, not across runs.
 """
 
 from __future__ import annotations
