@@ -234,12 +234,12 @@ class RayBackend:
                 f"cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs")
         # A cluster joined by address may grow (an autoscaler); any other cannot.
         if not config.runtime.address and (have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus):
-            raise RuntimeError(f"not enough resources: {need}")
+            raise ConfigError(f"not enough resources: {need}")
         calls = [actor.ready.remote() for actor in itertools.chain(evaluators, samplers)]
         try:
             answers = ray.get(calls, timeout=_READY_TIMEOUT)
         except GetTimeoutError:
-            raise RuntimeError(
+            raise ConfigError(
                 f"Ray actors did not start within {_READY_TIMEOUT:.0f} s: {need}") from None
         return answers[0]
 
