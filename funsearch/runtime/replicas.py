@@ -145,5 +145,6 @@ def _cause(error: RayTaskError) -> BaseException:
 
 
 def describe(error: BaseException) -> str:
+    """The error's type and first line: Ray's messages run to tracebacks."""
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {first_line}"[:300]
