@@ -32,6 +32,10 @@ from funsearch.spec import Specification
 _REJECTED_TEXT_CHARS = 2000
 
 
+# Requests of one sampler that may fail in a row before the run stops.
+MAX_SAMPLER_FAILURES = 20
+
+
 class Backend(Protocol):
     """Where samplers and evaluations run (threads here, actors with Ray)."""
 
@@ -133,6 +137,8 @@ class Engine:
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
+        self._sampler_failures = {name: 0 for name in self._samplers}
+        self._broken: str | None = None
         self._stop = threading.Event()
         self._started = time.monotonic()
         self._wall_before = 0.0  # run time of earlier sessions of a resumed run
@@ -193,6 +199,8 @@ class Engine:
     def _stop_reason(self) -> str | None:
         if self._stop.is_set():
             return "stopped"
+        if self._broken:
+            return self._broken
         self._spent.wall = self._wall_before + time.monotonic() - self._started
         return exhausted(self._config.scheduler.budget, self._spent, self._best_score)
 
@@ -256,10 +264,19 @@ class Engine:
         try:
             samples: list[Sample] = future.result()
         except Exception as error:  # a backend failure is logged; the run goes on
+            reason = f"{type(error).__name__}: {error}"[:500]
             self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
-                             reason=f"{type(error).__name__}: {error}"[:500])
+                             reason=reason)
             self._scheduler.on_prompt(pending.sampler, latency, evaluations=0, failed=True)
+            self._sampler_failures[pending.sampler] += 1
+            if self._sampler_failures[pending.sampler] >= MAX_SAMPLER_FAILURES:
+                # Backends retry transient errors themselves; this many failed
+                # requests in a row is a broken sampler, and going on would only
+                # fill the log with the same error.
+                self._broken = (f"sampler '{pending.sampler}' failed {MAX_SAMPLER_FAILURES} "
+                                f"requests in a row; last error: {reason}")
             return
+        self._sampler_failures[pending.sampler] = 0
         started = sum(self._on_sample(sample, pending, len(samples)) for sample in samples)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=started)
 

@@ -133,3 +133,23 @@ def test_target_score_stops_the_run(tmp_path):
         "scripted", ["    return 2 * x\n", "    return 3 * x\n"])})
     assert result.stop_reason.startswith("target score reached")
     assert len(events_of(result.run_dir, "sample")) < 1000
+
+
+class BrokenSampler:
+    """A backend that cannot serve: every request raises."""
+
+    name = "scripted"
+
+    def sample(self, query, n):
+        raise ConnectionError("server at 127.0.0.1:9 refused the connection")
+
+
+def test_a_sampler_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
+    from funsearch.engine import MAX_SAMPLER_FAILURES
+
+    config = make_config(tmp_path, samples=10_000)
+    result = experiment.run(config, samplers={"scripted": BrokenSampler()})
+    assert "sampler 'scripted' failed" in result.stop_reason
+    assert "refused the connection" in result.stop_reason
+    errors = events_of(result.run_dir, "sampler_error")
+    assert MAX_SAMPLER_FAILURES <= len(errors) < MAX_SAMPLER_FAILURES + 40  # in flight at the stop
