@@ -12,6 +12,7 @@ with run length.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import dataclasses
 import threading
@@ -137,6 +138,8 @@ class Engine:
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
+        # Registrations sent to a remote database, oldest first.
+        self._registering: collections.deque[tuple[cf.Future, tuple]] = collections.deque()
         self._sampler_failures = {name: 0 for name in self._samplers}
         self._broken: str | None = None
         self._stop = threading.Event()
@@ -241,10 +244,18 @@ class Engine:
         return sum(p.n for p in self._pending.values() if p.kind == "sample")
 
     def _drain(self, timeout: float | None) -> None:
-        if not self._pending:
+        waiting = list(self._pending) + [future for future, _ in self._registering]
+        if not waiting:
             return
-        done, _ = cf.wait(list(self._pending), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        done, _ = cf.wait(waiting, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        # Registrations are handled in the order they were sent, which is the
+        # order the database applied them: the log must replay to the same state.
+        while self._registering and self._registering[0][0].done():
+            future, (pending, evaluation, seconds) = self._registering.popleft()
+            self._after_registration(future.result(), pending, evaluation, seconds)
         for future in done:
+            if future not in self._pending:
+                continue
             pending = self._pending.pop(future)
             if pending.kind == "sample":
                 self._on_samples(future, pending)
@@ -256,7 +267,7 @@ class Engine:
 
     def _finish_in_flight(self) -> None:
         """Lets evaluations already started finish; no new samples are used."""
-        while self._pending:
+        while self._pending or self._registering:
             self._drain(timeout=None)
 
     def _on_samples(self, future: cf.Future, pending: _Pending) -> None:
@@ -340,8 +351,18 @@ class Engine:
         if (island, pending.program_hash) in self._on_island:
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
-        registration: Registration = self._database.register(
-            pending.program, evaluation.scores, pending.prompt, pending.sampler)
+        arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
+        submit = getattr(self._database, "submit", None)
+        if submit is None:
+            self._after_registration(self._database.register(*arguments), pending, evaluation,
+                                     seconds)
+        else:
+            # A remote database answers later; the loop goes on meanwhile.
+            self._registering.append((submit("register", *arguments),
+                                      (pending, evaluation, seconds)))
+
+    def _after_registration(self, registration: Registration, pending: _Pending,
+                            evaluation: Evaluation, seconds: float) -> None:
         improved = self._on_registration(registration, pending, evaluation)
         self._scheduler.observe(pending.sample_id, improved=improved, evaluation_seconds=seconds)
 

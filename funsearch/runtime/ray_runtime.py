@@ -118,6 +118,11 @@ class DatabaseProxy:
 
         return call
 
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Calls a database method without waiting; a concurrent.futures.Future.
+        The actor runs calls in the order they were sent."""
+        return self._actor.call.remote(method, args, kwargs).future()
+
 
 @ray.remote
 class _SamplerActor:
