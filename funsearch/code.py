@@ -219,9 +219,11 @@ def _longest_parsing_prefix(lines: list[str]) -> str:
             wrapper = ast.parse("def _wrapper():\n" + _reindent(candidate))
         except (SyntaxError, ValueError):
             continue
-        statements = _without_docstring(wrapper.body[0].body)
-        if statements:
-            text = "\n".join(ast.unparse(statement) for statement in statements)
+        statements = wrapper.body[0].body
+        if not _has_docstring(statements):
+            return _reindent(candidate).rstrip() + "\n"  # parsed already: no unparse needed
+        if len(statements) > 1:
+            text = "\n".join(ast.unparse(statement) for statement in statements[1:])
             return textwrap.indent(text, INDENT) + "\n"
     raise CodeError("no parseable function body in the completion")
 

@@ -8,6 +8,7 @@ a user message and answer with a fenced block.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 
@@ -30,6 +31,8 @@ class Query:
       completion: FunSearch-style text ending in the header of `f_v{version}`.
       messages: the same request as chat messages.
       preface: the spec's imports (what names a program may use).
+      head: the header and docstring a new program gets (those of the
+        strongest version): computed once here, used for every sample.
     """
 
     function_name: str
@@ -38,6 +41,7 @@ class Query:
     completion: str
     messages: tuple[dict[str, str], ...]
     preface: str = ""
+    head: str = ""
 
 
 def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
@@ -60,7 +64,8 @@ def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
         "functions above. Reply with the complete function in one ```python block."
     )
     messages = ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
-    return Query(function_name, version, tuple(versions), completion, messages, preface)
+    return Query(function_name, version, tuple(versions), completion, messages, preface,
+                 _program_head(versions[-1]))
 
 
 class Rejection(ValueError):
@@ -71,25 +76,40 @@ def to_program(text: str, query: Query) -> str:
     """The program a sample proposes, named query.function_name.
 
     Raises Rejection with a short reason for empty text, text that is not code,
-    or a body that calls an earlier version (those exist only in the prompt).
+    a body that calls an earlier version (those exist only in the prompt), or a
+    reply that rewrites the program around helpers of its own. Parses the
+    program once: this runs for every sample, on the search loop's thread.
     """
     if not text.strip():
         raise Rejection("empty completion")
     name = query.function_name
     try:
         body = code.trim_completion(text, name)
-        program = code.replace_body(query.versions[-1], body)
-        program = code.rename(program, f"{name}_v{query.version}", name)
+        tree = code.parse((query.head or _program_head(query.versions[-1])) + body)
     except code.CodeError as error:
         raise Rejection(f"not code: {error}") from None
-    earlier = code.earlier_version_calls(program, name)
+    own_version = f"{name}_v{query.version}"
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id == own_version:
+                node.id = name  # a recursive call, under the name it will have
+            names.add(node.id)
+    earlier = sorted(n for n in names if re.fullmatch(rf"{re.escape(name)}_v\d+", n))
     if earlier:
         raise Rejection(f"calls an earlier version: {', '.join(earlier)}")
-    helpers = sorted(_other_functions(text, name) & code.names_used(program))
+    helpers = sorted(_other_functions(text, name) & names)
     if helpers:
         raise Rejection(f"rewrites the whole program: uses {', '.join(helpers)}, "
                         "defined outside the function")
-    return program
+    return ast.unparse(tree) + "\n"
+
+
+def _program_head(program: str) -> str:
+    """The `def` line and docstring of a program, to put a new body under."""
+    doc = code.docstring(program)
+    quoted = f'    """{doc}"""\n' if doc is not None and '"""' not in doc else ""
+    return code.header(program) + quoted
 
 
 def _other_functions(text: str, name: str) -> set[str]:
