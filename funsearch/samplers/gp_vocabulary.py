@@ -384,7 +384,12 @@ def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
     if draw < 0.3 and ctx.binary:
         return call(ctx.choice(ctx.binary), [node, term])
     if draw < 0.38 and ctx.where:
-        test = ast.Compare(clone(node), [ctx.choice(list(ORDER))()], [term])
+        # A gate: the expression where a condition holds (on itself or on
+        # other quantities), something else elsewhere.
+        if rng.random() < 0.5:
+            test = ast.Compare(clone(node), [ctx.choice(list(ORDER))()], [term])
+        else:
+            test = random_condition(ctx, scope)
         return call(ctx.where, [test, node, random_expr(ctx, scope, 1)])
     if draw < 0.42:
         return ast.BinOp(node, ast.Pow(), ast.Constant(ctx.choice([2, 0.5, 3, 1.5])))

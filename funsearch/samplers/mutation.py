@@ -39,6 +39,7 @@ from funsearch.samplers.gp_vocabulary import (
 # Parsed versions and prompt vocabularies kept: prompts reuse strong programs.
 _CACHE_SIZE = 512
 _PROMPT_CACHE_SIZE = 64
+_RECENT = 4096  # children remembered so as not to propose them again
 
 
 class OperatorWeights(BaseModel):
@@ -153,18 +154,32 @@ class MutationSampler:
         self._rng = np.random.default_rng(seed)
         self._parsed: collections.OrderedDict[str, _Version] = collections.OrderedDict()
         self._prompts: collections.OrderedDict[tuple, _Prompt] = collections.OrderedDict()
+        self._recent: set[str] = set()
+        self._recent_order: collections.deque[str] = collections.deque()
 
     def sample(self, query: Query, n: int) -> list[Sample]:
         start = time.perf_counter()
         prompt = self._prompt(query)
-        seen = {version.body for version in prompt.versions}
+        seen = self._recent | {version.body for version in prompt.versions}
         tunable = self._tunable(prompt.versions[-1], prompt.ctx)
         if n > 0 and tunable and self._rng.random() < self.settings.constant_tuning_rate:
             bodies = [self._tuned(prompt, seen) for _ in range(n)]
         else:
             bodies = [self._child(prompt, seen) for _ in range(n)]
+        for body in bodies:
+            self._remember(body)
         latency = time.perf_counter() - start
         return [Sample(_indent(body), self.name, latency) for body in bodies]
+
+    def _remember(self, body: str) -> None:
+        """Recent children are not proposed again: a repeat costs a sample of
+        the budget and teaches the search nothing."""
+        if body in self._recent:
+            return
+        self._recent.add(body)
+        self._recent_order.append(body)
+        if len(self._recent_order) > _RECENT:
+            self._recent.discard(self._recent_order.popleft())
 
     # The prompt ---------------------------------------------------------------
 

@@ -174,6 +174,12 @@ def test_a_batch_holds_no_repeated_body():
     assert len(set(texts)) == len(texts)
 
 
+def test_recent_children_are_not_proposed_again():
+    gp, query = sampler(), query_of("tsp_two_versions")
+    texts = [s.text for _ in range(25) for s in gp.sample(query, 4)]
+    assert len(set(texts)) == len(texts)
+
+
 def test_same_seed_and_queries_give_the_same_samples():
     queries = [query_of(name) for name in PARENTS] * 2
     first, second = sampler(seed=7), sampler(seed=7)
