@@ -166,7 +166,7 @@ def op_minmax(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
 def op_name(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
     """A name read in a position replaced by another name in scope that is read
     in the same kind of position (`current` -> `destination` as an index)."""
-    for site in _shuffled(ctx, [s for s in an.sites if isinstance(s.node, ast.Name)]):
+    for site in ctx.shuffled([s for s in an.sites if isinstance(s.node, ast.Name)]):
         if site.role not in (NUM, INDEX):
             continue  # another container is rarely the same shape
         options = [
@@ -254,7 +254,7 @@ def _hoist(an: Analysis, ctx: Context) -> bool:
 def _drop_statement(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
     final = tree.body[-1] if isinstance(tree.body[-1], ast.Return) else None
     candidates = [s for s in an.statements if s.statement is not final]
-    for site in _shuffled(ctx, candidates)[:4]:
+    for site in ctx.shuffled(candidates)[:4]:
         block, statement = site.block, site.statement
         saved = list(block)
         at = _position(block, statement)
@@ -352,10 +352,6 @@ def _holder(statement: ast.stmt) -> ast.FunctionDef:
     return ast.FunctionDef("_", ast.arguments([], [], None, [], [], None, []), [statement], [])
 
 
-def _shuffled(ctx: Context, items: list) -> list:
-    return [items[i] for i in ctx.rng.permutation(len(items))]
-
-
 _SAME_ARGUMENT_IDLE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod)
 _MIN_MAX = {"min", "max", "minimum", "maximum", "fmin", "fmax"}
 
@@ -397,72 +393,3 @@ OPERATORS: dict[str, Callable[[ast.FunctionDef, Analysis, Context], bool]] = {
     "delete": op_delete,
     "statement": op_statement,
 }
-
-
-# Crossover -------------------------------------------------------------------
-
-
-def crossover_expression(recipient: ast.FunctionDef, donor: ast.FunctionDef, ctx: Context) -> bool:
-    """A subtree of the recipient replaced by a subtree of the donor of the same
-    role (a number by a number, a condition by a condition) whose names are
-    bound at the recipient's site; material new to the recipient is preferred."""
-    text = ast.unparse(recipient)
-    donated: dict[str, dict[str, ast.expr]] = {NUM: {}, BOOL: {}}
-    donor_sites = [s for s in ctx.analyse(donor).sites if s.role in donated]
-    for site in _shuffled(ctx, donor_sites)[:40]:  # enough choice, bounded cost
-        if constant_value(site.node) is None:
-            donated[site.role].setdefault(ast.unparse(site.node), site.node)
-    sites = [s for s in ctx.analyse(recipient).sites if s.role in donated]
-    for site in _shuffled(ctx, sites)[:12]:
-        own = ast.unparse(site.node)
-        options = [
-            (source, node)
-            for source, node in donated[site.role].items()
-            if source != own
-            and all(n in site.scope or n in ctx.allowed for n in loaded_names(node))
-        ]
-        if not options:
-            continue
-        novel = [option for option in options if option[0] not in text]
-        if novel and ctx.rng.random() < 0.8:
-            options = novel
-        site.replace(clone(ctx.choice(options)[1]))
-        return True
-    return False
-
-
-def crossover_statements(recipient: ast.FunctionDef, donor: ast.FunctionDef, ctx: Context) -> bool:
-    """Statement-level crossover: the recipient's assignment of a name replaced
-    by the donor's assignment of that name, or one-point crossover of the two
-    bodies (the recipient's first statements, the donor's last ones)."""
-    before = [ast.unparse(s) for s in recipient.body]
-    original = list(recipient.body)
-    if ctx.rng.random() < 0.5:
-        targets = {_assigned(s): s for s in donor.body if _assigned(s)}
-        genes = [
-            (i, targets[_assigned(s)])
-            for i, s in enumerate(recipient.body)
-            if _assigned(s) in targets and not _same(s, targets[_assigned(s)])
-        ]
-        for i, gene in _shuffled(ctx, genes)[:4]:
-            recipient.body[i] = clone(gene)
-            if not ctx.unbound(recipient):
-                return True
-            recipient.body[:] = original
-    for _ in range(6):
-        i = int(ctx.rng.integers(0, len(original)))
-        j = int(ctx.rng.integers(0, len(donor.body)))
-        recipient.body[:] = original[:i] + [clone(s) for s in donor.body[j:]]
-        body = [ast.unparse(s) for s in recipient.body]
-        if body != before and body != [ast.unparse(s) for s in donor.body]:
-            if not ctx.unbound(recipient):
-                return True
-    recipient.body[:] = original
-    return False
-
-
-def _assigned(statement: ast.stmt) -> str | None:
-    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-        target = statement.targets[0]
-        return target.id if isinstance(target, ast.Name) else None
-    return None

@@ -113,6 +113,9 @@ class Context:
     def choice(self, items: list):
         return items[int(self.rng.integers(len(items)))]
 
+    def shuffled(self, items: list) -> list:
+        return [items[i] for i in self.rng.permutation(len(items))]
+
     def choice_weighted(self, items: list, weights: list[float]):
         return items[weighted_index(self.rng, weights)]
 

@@ -8,8 +8,9 @@ default and the "size 0 model" every LLM sampler must beat per unit of compute.
 
 Bloat is held by a node-count limit relative to the parents (oversize children
 are redrawn) and by favouring deletion once a parent is big. Children equal to
-a version of the prompt, or to an earlier child of the same batch, are redrawn
-too: they would only cost a cache lookup downstream.
+a version of the prompt or to a recent child, and children that only look new
+(a dead assignment, `x - x`), are redrawn too: each would cost a sample of the
+budget and teach the search nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from funsearch.code import INDENT
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import Query
-from funsearch.samplers import Sample, gp_ops
+from funsearch.samplers import Sample, gp_crossover, gp_ops
 from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.gp_vocabulary import (
     Context,
@@ -297,11 +298,11 @@ class MutationSampler:
         tree = clone(recipient.function)
         ctx = prompt.ctx
         if self._rng.random() < 0.7:
-            done = gp_ops.crossover_expression(tree, donor.function, ctx)
-            done = done or gp_ops.crossover_statements(tree, donor.function, ctx)
+            done = gp_crossover.crossover_expression(tree, donor.function, ctx)
+            done = done or gp_crossover.crossover_statements(tree, donor.function, ctx)
         else:
-            done = gp_ops.crossover_statements(tree, donor.function, ctx)
-            done = done or gp_ops.crossover_expression(tree, donor.function, ctx)
+            done = gp_crossover.crossover_statements(tree, donor.function, ctx)
+            done = done or gp_crossover.crossover_expression(tree, donor.function, ctx)
         return (tree if done else None), [recipient, donor]
 
     def _tunable(self, version: _Version, ctx: Context) -> bool:
