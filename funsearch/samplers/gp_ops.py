@@ -6,6 +6,7 @@ expressions over names bound at the site and functions the spec imports, so
 what they make can run; whether it is *better* is the evaluator's business.
 Division is written plainly: a guard against zero appears only where a parent
 already had one, so no operator invents semantics the search did not find.
+`waste` counts what a child must not add: dead assignments and `x - x`.
 """
 
 from __future__ import annotations
@@ -352,7 +353,7 @@ def _holder(statement: ast.stmt) -> ast.FunctionDef:
     return ast.FunctionDef("_", ast.arguments([], [], None, [], [], None, []), [statement], [])
 
 
-_SAME_ARGUMENT_IDLE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod)
+_CONSTANT_ON_ITSELF = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod)
 _MIN_MAX = {"min", "max", "minimum", "maximum", "fmin", "fmax"}
 
 
@@ -364,7 +365,7 @@ def waste(analysis: Analysis) -> int:
     count = sum(1 for name in analysis.assigned if name not in analysis.roles)
     for site in analysis.sites:
         node = site.node
-        if isinstance(node, ast.BinOp) and isinstance(node.op, _SAME_ARGUMENT_IDLE):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _CONSTANT_ON_ITSELF):
             pair = [node.left, node.right]
         elif isinstance(node, ast.Compare) and len(node.ops) == 1:
             pair = [node.left, node.comparators[0]]
