@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -69,15 +70,18 @@ def test_writing_outside_tmp_is_refused(pool):
 
 def test_files_of_another_evaluation_cannot_be_read(pool):
     needs_own_uid(pool)
-    writer_body = """
+    # A fresh token, so no other file on the machine (this test's own source, in a
+    # checkout under /tmp) can contain it.
+    secret = f"SECRET-{uuid.uuid4().hex}"
+    writer_body = f"""
     import os, tempfile, time
     path = os.path.join(tempfile.gettempdir(), "secret.txt")
     with open(path, "w") as handle:
-        handle.write("SECRET-OF-A")
+        handle.write({secret!r})
     time.sleep(0.4)
     return path
     """
-    reader_body = """
+    reader_body = f"""
     import os
     found = []
     for root in ("/tmp", "/dev/shm", "/var/tmp"):
@@ -85,7 +89,7 @@ def test_files_of_another_evaluation_cannot_be_read(pool):
             for name in names:
                 try:
                     with open(os.path.join(directory, name), errors="replace") as handle:
-                        found += [name] if "SECRET-OF-A" in handle.read(1 << 16) else []
+                        found += [name] if {secret!r} in handle.read(1 << 16) else []
                 except OSError:
                     pass
     return found
