@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import textwrap
 
 from funsearch import code
 
@@ -108,7 +109,10 @@ def to_program(text: str, query: Query) -> str:
 def _program_head(program: str) -> str:
     """The `def` line and docstring of a program, to put a new body under."""
     doc = code.docstring(program)
-    quoted = f'    """{doc}"""\n' if doc is not None and '"""' not in doc else ""
+    if doc is None or '"""' in doc or doc.endswith("\\"):
+        return code.header(program)
+    indented = textwrap.indent(doc, code.INDENT).lstrip() + ("\n    " if "\n" in doc else "")
+    quoted = f'    """{indented}"""\n'
     return code.header(program) + quoted
 
 
