@@ -171,7 +171,7 @@ class RuntimeConfig(_Strict):
 class ExperimentConfig(_Strict):
     name: str = "experiment"
     seed: int = 0
-    out: str = "runs"
+    out: str = "runs"  # where run directories go, relative to the working directory
     problem: ProblemConfig
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)

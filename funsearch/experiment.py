@@ -54,7 +54,8 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     """Runs an experiment to its budget and returns what it found. With `resume`
     (a run's log replayed, see runtime/resume.py) it goes on with that run."""
     spec = spec_module.load(config.spec_path())
-    run_dir = run_dir or runlog.new_run_dir(Path(config.base_dir) / config.out, config.name)
+    # Run directories go where the user is (like --out), not beside the experiment file.
+    run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
     log = runlog.RunLog(run_dir)
     log.write_config(config.model_dump(mode="json"))
     if resume is not None:
