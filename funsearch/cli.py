@@ -93,19 +93,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Command-line flags and the config keys they override.
+_OVERRIDES = {"max_samples": "scheduler.budget.samples", "seed": "seed", "out": "out",
+              "runtime": "runtime.kind", "address": "runtime.address"}
+
+
+def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
+    """The config keys the given flags set (flags left out change nothing)."""
+    overrides = {key: getattr(arguments, flag) for flag, key in _OVERRIDES.items()
+                 if getattr(arguments, flag, None) is not None}
+    if "out" in overrides:
+        overrides["out"] = str(Path(overrides["out"]).resolve())
+    return overrides
+
+
 def _run(arguments: argparse.Namespace) -> int:
-    overrides = {}
-    if arguments.max_samples is not None:
-        overrides["scheduler.budget.samples"] = arguments.max_samples
-    if arguments.seed is not None:
-        overrides["seed"] = arguments.seed
-    if arguments.out is not None:
-        overrides["out"] = str(Path(arguments.out).resolve())
-    if arguments.runtime is not None:
-        overrides["runtime.kind"] = arguments.runtime
-    if arguments.address is not None:
-        overrides["runtime.address"] = arguments.address
-    config = config_module.load(arguments.experiment, **overrides)
+    config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
         result = experiment.run(config, on_status=show)
@@ -116,14 +119,7 @@ def _run(arguments: argparse.Namespace) -> int:
 def _resume(arguments: argparse.Namespace) -> int:
     from funsearch.runtime import resume
 
-    overrides = {}
-    if arguments.max_samples is not None:
-        overrides["scheduler.budget.samples"] = arguments.max_samples
-    if arguments.runtime is not None:
-        overrides["runtime.kind"] = arguments.runtime
-    if arguments.address is not None:
-        overrides["runtime.address"] = arguments.address
-    config = resume.load_config(arguments.run_dir, **overrides)
+    config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
         result = resume.resume(arguments.run_dir, on_status=show, config=config)
