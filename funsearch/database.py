@@ -239,6 +239,13 @@ class ProgramsDatabase:
         parents = chosen.choose(self._rng)
         return Prompt(island, chosen.epoch, parents, len(parents))
 
+    def register_many(
+        self, registrations: list[tuple[str, ScoresPerInput, Prompt, str]]
+    ) -> list[Registration]:
+        """register() for each (source, scores, prompt, sampler) in order: one
+        call for a remote database to answer several at once."""
+        return [self.register(*arguments) for arguments in registrations]
+
     def register(
         self, source: str, scores: ScoresPerInput, prompt: Prompt, sampler: str = ""
     ) -> Registration:

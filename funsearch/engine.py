@@ -138,8 +138,10 @@ class Engine:
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
-        # Registrations sent to a remote database, oldest first.
-        self._registering: collections.deque[tuple[cf.Future, tuple]] = collections.deque()
+        # Registrations for a remote database: collected during a pass of the
+        # loop, then sent in one call; answers are handled oldest first.
+        self._to_register: list[tuple[tuple, tuple]] = []
+        self._registering: collections.deque[tuple[cf.Future, list]] = collections.deque()
         self._sampler_failures = {name: 0 for name in self._samplers}
         self._broken: str | None = None
         self._stop = threading.Event()
@@ -251,8 +253,9 @@ class Engine:
         # Registrations are handled in the order they were sent, which is the
         # order the database applied them: the log must replay to the same state.
         while self._registering and self._registering[0][0].done():
-            future, (pending, evaluation, seconds) = self._registering.popleft()
-            self._after_registration(future.result(), pending, evaluation, seconds)
+            future, contexts = self._registering.popleft()
+            for registration, context in zip(future.result(), contexts, strict=True):
+                self._after_registration(registration, *context)
         for future in done:
             if future not in self._pending:
                 continue
@@ -264,6 +267,17 @@ class Engine:
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
+        self._send_registrations()
+
+    def _send_registrations(self) -> None:
+        """Sends the registrations of this pass to a remote database in one call,
+        without waiting: the loop goes on while the database works."""
+        if self._to_register:
+            arguments = [arguments for arguments, _ in self._to_register]
+            contexts = [context for _, context in self._to_register]
+            self._registering.append((self._database.submit("register_many", arguments),
+                                      contexts))
+            self._to_register = []
 
     def _finish_in_flight(self) -> None:
         """Lets evaluations already started finish; no new samples are used."""
@@ -352,14 +366,11 @@ class Engine:
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
-        submit = getattr(self._database, "submit", None)
-        if submit is None:
+        if hasattr(self._database, "submit"):  # remote: batched, see _send_registrations
+            self._to_register.append((arguments, (pending, evaluation, seconds)))
+        else:
             self._after_registration(self._database.register(*arguments), pending, evaluation,
                                      seconds)
-        else:
-            # A remote database answers later; the loop goes on meanwhile.
-            self._registering.append((submit("register", *arguments),
-                                      (pending, evaluation, seconds)))
 
     def _after_registration(self, registration: Registration, pending: _Pending,
                             evaluation: Evaluation, seconds: float) -> None:
