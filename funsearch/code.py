@@ -12,6 +12,7 @@ import ast
 import hashlib
 import re
 import textwrap
+from collections.abc import Iterable
 
 INDENT = "    "
 
@@ -77,22 +78,6 @@ def body(program: str) -> str:
     return textwrap.indent(text, INDENT) + "\n"
 
 
-def replace_body(program: str, new_body: str) -> str:
-    """The program with its function body replaced by `new_body` (indented text).
-
-    The docstring of the original is kept: it tells the next model what the
-    function is for.
-    """
-    node = _copy(_single_function(program))
-    wrapper = parse("def _wrapper():\n" + _reindent(new_body), "<body>")
-    new_statements = wrapper.body[0].body
-    original_doc = node.body[0] if _has_docstring(node.body) else None
-    node.body = ([original_doc] if original_doc else []) + _without_docstring(new_statements)
-    if not node.body:
-        node.body = [ast.Pass()]
-    return ast.unparse(node) + "\n"
-
-
 def rename(program: str, old: str, new: str) -> str:
     """Renames the function and every call/reference of `old` to `new`."""
     tree = parse(program)
@@ -112,16 +97,11 @@ def rename(program: str, old: str, new: str) -> str:
     return ast.unparse(_Renamer().visit(tree)) + "\n"
 
 
-def names_used(program: str) -> set[str]:
-    """Every plain name loaded anywhere in the program."""
-    return {node.id for node in ast.walk(parse(program)) if isinstance(node, ast.Name)}
-
-
-def earlier_version_calls(program: str, name: str) -> list[str]:
-    """Names like `name_v0` that the program refers to: earlier versions that
-    exist in the prompt but not in the sandbox."""
-    pattern = re.compile(rf"^{re.escape(name)}_v\d+$")
-    return sorted(n for n in names_used(program) if pattern.match(n))
+def earlier_versions(names: Iterable[str], name: str) -> list[str]:
+    """The names like `name_v0` among `names`: earlier versions that exist in
+    the prompt but not in the sandbox, so a program must not call them."""
+    pattern = re.compile(rf"{re.escape(name)}_v\d+")
+    return sorted({n for n in names if pattern.fullmatch(n)})
 
 
 def normal_form(program: str) -> str:

@@ -96,7 +96,7 @@ def to_program(text: str, query: Query) -> str:
             if node.id == own_version:
                 node.id = name  # a recursive call, under the name it will have
             names.add(node.id)
-    earlier = sorted(n for n in names if re.fullmatch(rf"{re.escape(name)}_v\d+", n))
+    earlier = code.earlier_versions(names, name)
     if earlier:
         raise Rejection(f"calls an earlier version: {', '.join(earlier)}")
     helpers = sorted(_other_functions(text, name) & names)

@@ -35,7 +35,7 @@ PARENT = '''def priority(item: float, bins) -> float:
 )
 def test_trim_completion_keeps_one_body(completion, expected_return):
     body = code.trim_completion(completion, "priority")
-    program = code.replace_body(PARENT, body)
+    program = code.header(PARENT) + body
     assert expected_return in program
     assert program.count("def ") == 1
     code.parse(program)
@@ -48,11 +48,9 @@ def test_trim_completion_rejects_text_without_a_body(completion):
         code.trim_completion(completion, "priority")
 
 
-def test_replace_body_keeps_the_docstring_and_header():
-    program = code.replace_body(PARENT, "    return 0.0\n")
-    assert program.startswith("def priority(item: float, bins) -> float:")
-    assert code.docstring(program) == "Returns the priority of each bin."
-    assert code.body(program).strip() == "return 0.0"
+def test_body_and_docstring_of_a_program():
+    assert code.docstring(PARENT) == "Returns the priority of each bin."
+    assert code.body(PARENT).strip() == "return -(bins - item)"
 
 
 def test_rename_renames_definition_and_calls():
@@ -62,8 +60,8 @@ def test_rename_renames_definition_and_calls():
 
 
 def test_earlier_version_calls_are_detected():
-    program = "def f(x):\n    return f_v0(x) + f_v1(x) + f_vx(x) + g_v0(x)\n"
-    assert code.earlier_version_calls(program, "f") == ["f_v0", "f_v1"]
+    names = {"f_v0", "f_v1", "f_vx", "g_v0", "x"}
+    assert code.earlier_versions(names, "f") == ["f_v0", "f_v1"]
 
 
 def test_normal_hash_ignores_docstrings_comments_and_layout():
