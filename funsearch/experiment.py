@@ -75,10 +75,12 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
             engine.restore(resume.progress)
         with _stop_on_signals(engine):
             reason = engine.run()
-        holdout = _score_holdout(config, backend, log)
         best = backend.database.best()
+        held_out = _score_holdout(config, backend, best, log)
+        holdout = {input_set: scores and statistics.fmean(scores.values())
+                   for input_set, scores in held_out.items()}
         counters = dataclasses.asdict(engine.counters)
-        report = _held_out_report(config, spec, best, log)
+        report = _held_out_report(config, spec, best, held_out, log)
         log.append("run_end", reason=reason, counters=counters, best_score=best.score,
                    best_program_id=best.id, holdout=holdout)
         log.write_summary({"name": config.name, "seed": config.seed, "stop_reason": reason,
@@ -93,26 +95,25 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         log.close()
 
 
-def _score_holdout(config: ExperimentConfig, backend: Any, log: runlog.RunLog) -> dict:
-    best = backend.database.best()
-    scores: dict[str, float | None] = {}
+def _score_holdout(config: ExperimentConfig, backend: Any, best: Any,
+                   log: runlog.RunLog) -> dict[str, dict[str, float] | None]:
+    """The best program's scores per input on each held-out set (None: it failed)."""
+    scores: dict[str, dict[str, float] | None] = {}
     for input_set in config.problem.holdout:
         evaluation = backend.submit_evaluation(best.source, input_set).result()
-        scores[input_set] = evaluation.score
+        scores[input_set] = evaluation.scores
         log.append("holdout", program_id=best.id, input_set=input_set, status=evaluation.status,
                    score=evaluation.score, scores=evaluation.scores, reason=evaluation.reason)
     return scores
 
 
 def _held_out_report(config: ExperimentConfig, spec: spec_module.Specification, best: Any,
+                     held_out: dict[str, dict[str, float] | None],
                      log: runlog.RunLog) -> dict[str, dict[str, float]]:
     """The best program's score per input set, training and held out, with the
     spec's summary figures, also written at the top of best.py: a gap between
     training and held-out scores is overfitting, and should be seen first."""
-    scores = {config.problem.inputs: best.scores}
-    for event in runlog.read_events(log.dir):
-        if event["kind"] == "holdout" and event.get("program_id") == best.id:
-            scores[event["input_set"]] = event.get("scores")
+    scores = {config.problem.inputs: best.scores, **held_out}
     report: dict[str, dict[str, float]] = {}
     for input_set, per_input in scores.items():
         if not per_input:
