@@ -14,6 +14,7 @@ from funsearch import spec as spec_module
 from funsearch.config import DatabaseConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.engine import Engine
+from tests.integration.log_helpers import kept_programs
 
 ray = pytest.importorskip("ray")
 from funsearch.runtime.ray_runtime import DatabaseProxy, RayBackend, _DatabaseActor  # noqa: E402
@@ -52,18 +53,6 @@ def _search(config, on_status):
         backend.close()
         log.close()
     return reason, programs, list(runlog.read_events(log.dir))
-
-
-def _registered_and_kept(events) -> dict[int, dict]:
-    """Program id -> registration event, minus the programs that island resets removed."""
-    kept: dict[int, dict] = {}
-    for event in events:
-        if event["kind"] == "registration":
-            kept[event["program_id"]] = event
-        elif event["kind"] == "reset":
-            kept = {pid: e for pid, e in kept.items() if e["island"] != event["island"]}
-            kept[event["founder"]["program_id"]] = event["founder"]
-    return kept
 
 
 def _no_sample_dropped(events) -> None:
@@ -129,7 +118,7 @@ def test_killed_evaluator_actor_loses_nothing_registered(ray_cluster, tmp_path):
     retries = [e for e in events if e["kind"] == "evaluation_retry"]
     assert retries and all(e["actor"] == killed[0] for e in retries)
     _no_sample_dropped(events)
-    kept = _registered_and_kept(events)
+    kept = kept_programs(events)
     assert {p.id for p in programs} == set(kept)
     registered_after_kill = [e for e in events if e["kind"] == "registration"
                              and e["t"] > retries[0]["t"]]
@@ -154,5 +143,5 @@ def test_run_goes_on_when_a_node_is_removed(ray_cluster, tmp_path):
     assert removed.is_set(), "the run ended before the node could be removed"
     assert reason.startswith("sample budget reached")
     _no_sample_dropped(events)
-    assert {p.id for p in programs} == set(_registered_and_kept(events))
+    assert {p.id for p in programs} == set(kept_programs(events))
     assert sum(e["kind"] == "sample" for e in events) == 200

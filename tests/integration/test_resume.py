@@ -19,6 +19,7 @@ from funsearch import spec as spec_module
 from funsearch.engine import Engine
 from funsearch.runtime import resume
 from funsearch.runtime.inline import InlineBackend
+from tests.integration.log_helpers import kept_programs
 
 ROOT = Path(__file__).resolve().parents[2]
 SQRT_SPEC = Path(__file__).with_name("sqrt_spec.py")
@@ -37,20 +38,8 @@ def _config_data(out: Path, samples: int, runtime: str) -> dict:
     }
 
 
-def _kept(events) -> dict[int, dict]:
-    """Program id -> its logged fields, minus the programs island resets removed."""
-    kept: dict[int, dict] = {}
-    for event in events:
-        if event["kind"] == "registration":
-            kept[event["program_id"]] = event
-        elif event["kind"] == "reset":
-            kept = {pid: e for pid, e in kept.items() if e["island"] != event["island"]}
-            kept[event["founder"]["program_id"]] = event["founder"]
-    return kept
-
-
 def _assert_database_matches_log(database, events) -> None:
-    kept = _kept(events)
+    kept = kept_programs(events)
     programs = database.programs()
     assert {p.id: (p.island, p.source, p.score) for p in programs} == {
         pid: (e["island"], e["program"], e["score"]) for pid, e in kept.items()}
@@ -136,7 +125,7 @@ def test_driver_killed_mid_run_is_resumed_with_its_database(ray_cluster, tmp_pat
     samples = [e["sample"] for e in events if e["kind"] == "sample"]
     assert len(samples) == len(set(samples)) == 240
     resumed = next(e for e in events if e["kind"] == "resume")
-    assert resumed["programs"] == len(_kept(events[:events.index(resumed)]))
+    assert resumed["programs"] == len(kept_programs(events[:events.index(resumed)]))
     assert result.best_score >= replayed.progress.best_score
 
 
