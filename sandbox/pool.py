@@ -9,6 +9,7 @@ evaluations waiting for a worker is never dropped.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import itertools
@@ -145,7 +146,15 @@ class SandboxPool:
         # The largest answer a worker can rightly send: the result, or the
         # captured output JSON-escaped (up to 6 bytes a byte), plus room.
         self._answer_bytes = max(limits.result_bytes, 12 * limits.output_bytes) + (1 << 20)
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        # Jobs wait in the backlog until a worker slot is free; a free slot
+        # waits on its own inbox. The slot that became free last is served
+        # first: its worker and its spare child are warm in the caches, so
+        # evaluations one at a time all go to the same worker.
+        self._backlog: collections.deque[_Job] = collections.deque()
+        self._idle: list[int] = []
+        self._inbox: list[queue.SimpleQueue[_Job | None]] = [
+            queue.SimpleQueue() for _ in range(workers)
+        ]
         self._closed = False
         self._lock = threading.Lock()
         self._workers: list[WorkerProcess | None] = [None] * workers
@@ -184,7 +193,11 @@ class SandboxPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the sandbox pool is closed")
-            self._queue.put(_Job(request, future))
+            job = _Job(request, future)
+            if self._idle:
+                self._inbox[self._idle.pop()].put(job)
+            else:
+                self._backlog.append(job)
         return future
 
     def run(
@@ -206,15 +219,11 @@ class SandboxPool:
             if self._closed:
                 return
             self._closed = True
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job.future.cancel()
-        for _ in self._threads:
-            self._queue.put(None)
+            backlog, self._backlog = list(self._backlog), collections.deque()
+        for job in backlog:
+            job.future.cancel()
+        for inbox in self._inbox:
+            inbox.put(None)
         for worker in list(self._workers):
             if worker is not None:
                 worker.kill()
@@ -243,15 +252,27 @@ class SandboxPool:
         finally:
             self._started[slot].set()
         try:
-            while (job := self._queue.get()) is not None:
-                if not job.future.set_running_or_notify_cancel():
-                    continue
-                job.future.set_result(self._evaluate(slot, job))
+            job = self._claim(slot) or self._inbox[slot].get()
+            while job is not None:
+                running = job.future.set_running_or_notify_cancel()
+                outcome = self._evaluate(slot, job) if running else None
+                following = self._claim(slot)  # idle again before the caller hears
+                if outcome is not None:
+                    job.future.set_result(outcome)
+                job = following or self._inbox[slot].get()
         finally:
             worker = self._workers[slot]
             self._workers[slot] = None
             if worker is not None:
                 worker.close()
+
+    def _claim(self, slot: int) -> _Job | None:
+        """The next job from the backlog, or None with the slot marked idle."""
+        with self._lock:
+            if self._backlog and not self._closed:
+                return self._backlog.popleft()
+            self._idle.append(slot)
+            return None
 
     def _evaluate(self, slot: int, job: _Job) -> Outcome:
         worker = self._workers[slot]

@@ -22,6 +22,7 @@ import gc
 import importlib.util
 import json
 import os
+import random
 import shutil
 import sys
 import types
@@ -78,6 +79,13 @@ def _roles(module: types.ModuleType) -> dict[str, list[str]]:
         if isinstance(role, str) and callable(value):
             found.setdefault(role, []).append(name)
     return found
+
+
+def _one_thread() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _as_named(instances: Any, name: str) -> dict[str, Any]:
@@ -158,7 +166,7 @@ class Worker:
     def fork_spare(self) -> None:
         """The next evaluation's child, forked and jailed before it is needed."""
         if self.spare is None:
-            self.spare = child.Child(self, self.jail)
+            self.spare = child.Child(self, self.jail, lean=self.lean)
             self.spare_inputs = frozenset(self.inputs)
 
     def discard_spare(self) -> None:
@@ -175,12 +183,21 @@ class Worker:
             self._freeze()
         return self.inputs[name]
 
-    @staticmethod
-    def _freeze() -> None:
+    def _freeze(self) -> None:
         """What exists now is kept for the worker's life: out of the collector's
-        sight, so children do not copy its pages by walking it."""
+        sight, so children do not copy its pages by walking it.
+
+        Also the point where every later child starts from the same state: the
+        random generators are seeded (a program that draws random numbers scores
+        the same in every evaluation, on every worker), and the worker checks it
+        still has one thread, which the lean fork needs."""
+        random.seed(0)
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed(0)
         gc.collect()
         gc.freeze()
+        self.lean = _one_thread()
 
     def _make_folder(self) -> None:
         os.mkdir(self.folder, 0o700)

@@ -233,6 +233,30 @@ def test_workers_evaluate_side_by_side(pool):
     assert sum(outcome.duration for outcome in outcomes) > elapsed
 
 
+def test_random_draws_are_the_same_in_every_evaluation_on_every_worker(pool):
+    """The generators are seeded in the worker before any child is forked, so a
+    program that draws random numbers scores the same wherever it runs."""
+    body = "import random\nreturn [random.random(), float(np.random.random())]"
+    futures = [pool.submit(program(body), "total", "train", ["a"]) for _ in range(6)]
+    outputs = [future.result().outputs for future in futures]
+    assert len({repr(output) for output in outputs}) == 1
+    assert 0 < outputs[0][0][0] < 1
+
+
+WHERE = "import os\nfolder = os.stat('.')\nreturn [folder.st_dev, folder.st_ino]"
+
+
+def test_evaluations_one_at_a_time_go_to_the_worker_that_was_free_last(pool):
+    """Each worker evaluates in a folder of its own (its own /tmp under bwrap)."""
+    concurrent = [
+        pool.submit(program("import time\ntime.sleep(0.3)\n" + WHERE), "total", "train", ["a"])
+        for _ in range(4)
+    ]
+    assert len({repr(future.result().outputs) for future in concurrent}) == 2
+    one_at_a_time = [pool.run(program(WHERE), "total", "train", ["a"]).outputs for _ in range(6)]
+    assert len({repr(outputs) for outputs in one_at_a_time}) == 1
+
+
 def test_auto_isolation_takes_bwrap_where_it_works_and_says_so(spec_path):
     expected = isolation.resolve("auto")
     with SandboxPool(spec_path, workers=1, isolation="auto") as pool:
