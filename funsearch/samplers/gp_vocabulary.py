@@ -309,6 +309,15 @@ def unary_call(ctx: Context, argument: ast.expr) -> ast.Call:
     return call(name, [argument, *extra])
 
 
+def neighbour_difference(ctx: Context, node: ast.expr) -> ast.expr:
+    """`e - np.roll(e, 1)`: each element against its predecessor. FunSearch's
+    bin packing heuristics owe most of their edge over best fit to such a
+    difference of neighbouring bins' scores; built from one copy of `e` by
+    chance it takes two matching insertions, so it is one operator here."""
+    shifted = call(f"{ctx.modules.numpy}.roll", [clone(node), ast.Constant(1)])
+    return ast.BinOp(node, ast.Sub(), shifted)
+
+
 def _name(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
@@ -378,7 +387,8 @@ def random_condition(ctx: Context, scope: tuple[str, ...]) -> ast.expr:
 
 def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
     """Subtree insertion: `node` inside a new expression (`e op t`, `f(e)`,
-    `np.minimum(e, t)`, `np.where(e < t, e, u)`, `e ** c`, `-e`)."""
+    `np.minimum(e, t)`, `np.where(e < t, e, u)`, `e ** c`, `-e`,
+    `e - np.roll(e, 1)`)."""
     rng = ctx.rng
     term = random_expr(ctx, scope, int(rng.random() < 0.4))
     draw = rng.random()
@@ -398,6 +408,8 @@ def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
         return ast.BinOp(node, ast.Pow(), ast.Constant(ctx.choice([2, 0.5, 3, 1.5])))
     if draw < 0.45:
         return ast.UnaryOp(ast.USub(), node)
+    if draw < 0.5 and ctx.modules.numpy and constant_value(node) is None:
+        return neighbour_difference(ctx, node)
     if rng.random() < 0.75:
         return ast.BinOp(node, arith_op(ctx), term)
     return ast.BinOp(term, arith_op(ctx), node)

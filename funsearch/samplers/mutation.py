@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from funsearch.code import INDENT
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import Query
-from funsearch.samplers import Sample, gp_crossover, gp_ops
+from funsearch.samplers import Sample, gp_carry, gp_crossover, gp_ops
 from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.gp_vocabulary import (
     Context,
@@ -137,6 +137,7 @@ class _Version:
     size: int
     plain: Analysis  # without knowledge of other versions: roles, free names
     waste: int  # dead assignments and `x - x` (gp_ops.waste)
+    carries: frozenset[str]  # parameters every return computes from elementwise (gp_carry)
 
 
 @dataclasses.dataclass
@@ -220,7 +221,10 @@ class MutationSampler:
             function.body = function.body[1:] or [ast.Pass()]
         plain = analyse(function, modules, frozenset())
         size = node_count(function.body)
-        version = _Version(function, _body_text(function), size, plain, gp_ops.waste(plain))
+        carries = gp_carry.carried(function, modules)
+        version = _Version(
+            function, _body_text(function), size, plain, gp_ops.waste(plain), carries
+        )
         self._parsed[key] = version
         if len(self._parsed) > _CACHE_SIZE:
             self._parsed.popitem(last=False)
@@ -246,7 +250,9 @@ class MutationSampler:
 
     def _accept(self, tree, parents: list[_Version], ctx: Context) -> str | None:
         """The child's body text, or None if it is oversize, reads an unbound
-        name, wastes more than its parents (gp_ops.waste) or does not parse."""
+        name, wastes more than its parents (gp_ops.waste), returns a value cut
+        off from a parameter its parents' returns all compute from (gp_carry:
+        a scalar where a priority per bin is due) or does not parse."""
         if tree is None or not tree.body:
             return None
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
@@ -255,6 +261,9 @@ class MutationSampler:
         if any(name not in ctx.allowed for name in analysis.free):
             return None
         if gp_ops.waste(analysis) > max(p.waste for p in parents):
+            return None
+        required = frozenset.intersection(*(p.carries for p in parents))
+        if required and not required <= gp_carry.carried(tree, ctx.modules):
             return None
         try:
             body = _body_text(tree)
