@@ -186,8 +186,18 @@ def op_name(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
     return False
 
 
+def _exponent(site: Site) -> bool:
+    """An exponent (`e ** 2`): its constant is tuned, never grown into an
+    expression; `bins ** (bins * item)` only overflows."""
+    return (
+        isinstance(site.parent, ast.BinOp)
+        and isinstance(site.parent.op, ast.Pow)
+        and site.field == "right"
+    )
+
+
 def op_insert(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
-    sites = [s for s in an.sites if s.role == NUM]
+    sites = [s for s in an.sites if s.role == NUM and not _exponent(s)]
     if not sites:
         return False
     site = ctx.choice(sites)
@@ -196,7 +206,7 @@ def op_insert(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
 
 
 def op_replace(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
-    sites = [s for s in an.sites if s.role in (NUM, BOOL)]
+    sites = [s for s in an.sites if s.role in (NUM, BOOL) and not _exponent(s)]
     if not sites:
         return False
     # Small subtrees likelier: a random expression in place of a whole

@@ -388,7 +388,7 @@ def random_condition(ctx: Context, scope: tuple[str, ...]) -> ast.expr:
 def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
     """Subtree insertion: `node` inside a new expression (`e op t`, `f(e)`,
     `np.minimum(e, t)`, `np.where(e < t, e, u)`, `e ** c`, `-e`,
-    `e - np.roll(e, 1)`)."""
+    `e - np.roll(e, 1)`, `np.abs(e - c)`)."""
     rng = ctx.rng
     term = random_expr(ctx, scope, int(rng.random() < 0.4))
     draw = rng.random()
@@ -410,6 +410,10 @@ def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
         return ast.UnaryOp(ast.USub(), node)
     if draw < 0.5 and ctx.modules.numpy and constant_value(node) is None:
         return neighbour_difference(ctx, node)
+    if draw < 0.55 and ctx.unary and constant_value(node) is None:
+        # A target instead of a direction: the distance of e to a constant.
+        absolute = f"{ctx.modules.numpy}.abs" if ctx.modules.numpy else "abs"
+        return call(absolute, [ast.BinOp(node, ast.Sub(), number(new_constant(ctx)))])
     if rng.random() < 0.75:
         return ast.BinOp(node, arith_op(ctx), term)
     return ast.BinOp(term, arith_op(ctx), node)
