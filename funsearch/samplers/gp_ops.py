@@ -299,7 +299,7 @@ def fresh_name(tree: ast.FunctionDef, ctx: Context) -> str:
 
 
 def _new_local(tree: ast.FunctionDef, an: Analysis, ctx: Context) -> bool:
-    sites = [s for s in an.sites if s.role == NUM]
+    sites = [s for s in an.sites if s.role == NUM and not _exponent(s)]
     if not sites:
         return False
     site = ctx.choice(sites)

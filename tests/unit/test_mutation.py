@@ -432,3 +432,21 @@ def test_children_add_no_dead_assignment_and_no_name_against_itself():
         read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         assert assigned <= read, program
         assert not any(_name_against_itself(node) for node in ast.walk(tree)), program
+
+
+def test_exponents_stay_constants():
+    squared = BIN.replace("return -(bins - item)", "return -(bins - item) ** 2")
+    query = build_query(NUMPY, "priority", [squared])
+    from funsearch.samplers.gp_vocabulary import constant_value
+
+    for program in programs(sampler(seed=6), query, 200):
+        for node in ast.walk(ast.parse(program)):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+                assert constant_value(node.right) is not None, program
+
+
+def test_insertion_offers_the_distance_to_a_constant():
+    query = query_of("bin_packing")
+    gp = sampler(seed=7, **_only("insert"))
+    targets = [p for p in programs(gp, query, 200) if "np.abs(bins - item - " in p]
+    assert targets
