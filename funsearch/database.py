@@ -239,6 +239,11 @@ class ProgramsDatabase:
         parents = chosen.choose(self._rng)
         return Prompt(island, chosen.epoch, parents, len(parents))
 
+    def prompts(self, count: int) -> list[Prompt]:
+        """`count` prompts from islands chosen at random: one call for a remote
+        database to answer several."""
+        return [self.prompt() for _ in range(count)]
+
     def register_many(
         self, registrations: list[tuple[str, ScoresPerInput, Prompt, str]]
     ) -> list[Registration]:

@@ -32,6 +32,13 @@ from funsearch.spec import Specification
 
 _REJECTED_TEXT_CHARS = 2000
 
+# A remote database is called in batches: every call to an actor costs the
+# driver about as much as handling a sample. Registrations wait for this many,
+# or this long, and prompts are fetched this many at a time.
+_REGISTER_BATCH = 8
+_REGISTER_DELAY = 0.02
+_PROMPT_BATCH = 2
+
 
 # Requests of one sampler that may fail in a row before the run stops.
 MAX_SAMPLER_FAILURES = 20
@@ -46,6 +53,8 @@ class Backend(Protocol):
 
     def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
+    def submit_evaluations(self, programs: list[str],
+                           input_set: str | None = None) -> list[cf.Future]: ...
     def close(self) -> None: ...
 
 
@@ -141,7 +150,10 @@ class Engine:
         # Registrations for a remote database: collected during a pass of the
         # loop, then sent in one call; answers are handled oldest first.
         self._to_register: list[tuple[tuple, tuple]] = []
+        self._first_to_register = 0.0  # time.monotonic() of the oldest of them
         self._registering: collections.deque[tuple[cf.Future, list]] = collections.deque()
+        self._remote = hasattr(self._database, "submit")
+        self._prompts: collections.deque[Prompt] = collections.deque()  # fetched ahead (remote)
         self._sampler_failures = {name: 0 for name in self._samplers}
         self._broken: str | None = None
         self._stop = threading.Event()
@@ -228,12 +240,19 @@ class Engine:
                 return
             n = self._samplers[name].samples_per_prompt
             n = n if left is None else min(n, left)
-            chosen = self._database.prompt()
+            chosen = self._next_prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
                                        [parent.source for parent in chosen.parents])
             future = self._backend.submit_sample(name, query, n)
             self._pending[future] = _Pending("sample", chosen, query, name, n=n,
                                              submitted=time.monotonic())
+
+    def _next_prompt(self) -> Prompt:
+        if not self._remote:
+            return self._database.prompt()
+        if not self._prompts:
+            self._prompts.extend(self._database.prompts(_PROMPT_BATCH))
+        return self._prompts.popleft()
 
     def _prompts_in_flight(self) -> dict[str, int]:
         counts = dict.fromkeys(self._samplers, 0)
@@ -248,7 +267,11 @@ class Engine:
     def _drain(self, timeout: float | None) -> None:
         waiting = list(self._pending) + [future for future, _ in self._registering]
         if not waiting:
+            self._send_registrations(force=True)
             return
+        if self._to_register:  # wake up in time to send them
+            due = self._first_to_register + _REGISTER_DELAY - time.monotonic()
+            timeout = max(0.0, due if timeout is None else min(timeout, due))
         done, _ = cf.wait(waiting, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         # Registrations are handled in the order they were sent, which is the
         # order the database applied them: the log must replay to the same state.
@@ -267,12 +290,15 @@ class Engine:
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
-        self._send_registrations()
+        self._send_registrations(force=not self._pending)
 
-    def _send_registrations(self) -> None:
-        """Sends the registrations of this pass to a remote database in one call,
-        without waiting: the loop goes on while the database works."""
-        if self._to_register:
+    def _send_registrations(self, force: bool = False) -> None:
+        """Sends the registrations waiting for a remote database in one call,
+        without waiting for the answer: the loop goes on while the database
+        works. They go once there are _REGISTER_BATCH, the oldest has waited
+        _REGISTER_DELAY, or nothing else is in flight."""
+        due = time.monotonic() - self._first_to_register >= _REGISTER_DELAY
+        if self._to_register and (force or due or len(self._to_register) >= _REGISTER_BATCH):
             arguments = [arguments for arguments, _ in self._to_register]
             contexts = [context for _, context in self._to_register]
             self._registering.append((self._database.submit("register_many", arguments),
@@ -302,12 +328,17 @@ class Engine:
                                 f"requests in a row; last error: {reason}")
             return
         self._sampler_failures[pending.sampler] = 0
-        started = sum(self._on_sample(sample, pending, len(samples)) for sample in samples)
-        self._scheduler.on_prompt(pending.sampler, latency, evaluations=started)
+        to_evaluate = [evaluation for sample in samples
+                       if (evaluation := self._on_sample(sample, pending, len(samples)))]
+        if to_evaluate:
+            # One call for the prompt's new programs (one actor call with Ray).
+            futures = self._backend.submit_evaluations([p.program for p in to_evaluate])
+            self._pending.update(zip(futures, to_evaluate, strict=True))
+        self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
 
-    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> bool:
-        """Logs a sample and sends its program to evaluation; True if it had to be
-        evaluated (not rejected, not a duplicate)."""
+    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> _Pending | None:
+        """Logs a sample; what to evaluate, if its program has to be evaluated
+        (not rejected, not a duplicate)."""
         sample_id = self._next_sample
         self._next_sample += 1
         self.counters.samples += 1
@@ -321,30 +352,27 @@ class Engine:
             latency=round(sample.latency, 6), prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
             usd=round(cost.usd, 8))
-        try:
-            program = prompt.to_program(sample.text, pending.query)
-        except prompt.Rejection as rejection:
+        parsed = sample.parsed or prompt.parse(sample.text, pending.query)
+        if parsed.program is None:
             self.counters.rejected += 1
             self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
-                             reason=str(rejection), text=sample.text[:_REJECTED_TEXT_CHARS])
+                             reason=parsed.rejection, text=sample.text[:_REJECTED_TEXT_CHARS])
             self._scheduler.observe(sample_id, improved=False)
-            return False
-        program_hash = code.normal_hash(program)
+            return None
+        program, program_hash = parsed.program, parsed.program_hash
         evaluation_pending = dataclasses.replace(
             pending, kind="evaluation", sample_id=sample_id, program=program,
             program_hash=program_hash)
         if program_hash in self._cache:
             self.counters.duplicates += 1
             self._on_evaluation(self._cache[program_hash], evaluation_pending, duplicate=True)
-            return False
+            return None
         if program_hash in self._waiting:
             self.counters.duplicates += 1
             self._waiting[program_hash].append(evaluation_pending)
-            return False
+            return None
         self._waiting[program_hash] = []
-        future = self._backend.submit_evaluation(program)
-        self._pending[future] = evaluation_pending
-        return True
+        return evaluation_pending
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:
@@ -366,7 +394,9 @@ class Engine:
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
-        if hasattr(self._database, "submit"):  # remote: batched, see _send_registrations
+        if self._remote:  # batched, see _send_registrations
+            if not self._to_register:
+                self._first_to_register = time.monotonic()
             self._to_register.append((arguments, (pending, evaluation, seconds)))
         else:
             self._after_registration(self._database.register(*arguments), pending, evaluation,

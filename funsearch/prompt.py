@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 import textwrap
+from typing import TYPE_CHECKING
 
 from funsearch import code
+
+if TYPE_CHECKING:
+    from funsearch.samplers import Sample
 
 SYSTEM_MESSAGE = (
     "You are an expert in algorithm design. You improve Python heuristics. "
@@ -48,14 +53,8 @@ class Query:
 def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     """The query for a prompt whose programs are `versions`, weakest first."""
     version = len(versions)
-    shown = []
-    for index, program in enumerate(versions):
-        renamed = code.rename(program, function_name, f"{function_name}_v{index}")
-        if index > 0:
-            improved = f"Improved version of `{function_name}_v{index - 1}`."
-            renamed = _with_docstring(renamed, improved)
-        shown.append(renamed)
-    head = code.header(versions[-1], f"{function_name}_v{version}")
+    shown = [_shown(program, function_name, index) for index, program in enumerate(versions)]
+    head = _header(versions[-1], f"{function_name}_v{version}")
     doc = f'    """Improved version of `{function_name}_v{version - 1}`."""\n'
     completion = (preface.rstrip() + "\n\n\n" if preface.strip() else "") + "\n\n".join(shown)
     completion += "\n\n" + head + doc
@@ -66,11 +65,58 @@ def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     )
     messages = ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
     return Query(function_name, version, tuple(versions), completion, messages, preface,
-                 _program_head(versions[-1]))
+                 _cached_head(versions[-1]))
+
+
+# Prompts show the same strong programs again and again: each one's renamed
+# text is made once (parsing and unparsing is most of a prompt's cost).
+@functools.lru_cache(maxsize=2048)
+def _shown(program: str, function_name: str, index: int) -> str:
+    renamed = code.rename(program, function_name, f"{function_name}_v{index}")
+    if index > 0:
+        renamed = _with_docstring(renamed, f"Improved version of `{function_name}_v{index - 1}`.")
+    return renamed
+
+
+@functools.lru_cache(maxsize=2048)
+def _header(program: str, name: str) -> str:
+    return code.header(program, name)
 
 
 class Rejection(ValueError):
     """A sample that cannot become a program; str(self) is the logged reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """A sample made into a program, or rejected.
+
+    Attributes:
+      program: the program (None: rejected).
+      program_hash: its code.normal_hash (duplicates skip the sandbox).
+      rejection: why it was rejected, in words.
+    """
+
+    program: str | None
+    program_hash: str = ""
+    rejection: str = ""
+
+
+def parse(text: str, query: Query) -> Parsed:
+    """to_program and the program's normal hash, or the rejection."""
+    try:
+        program = to_program(text, query)
+    except Rejection as rejection:
+        return Parsed(None, rejection=str(rejection))
+    return Parsed(program, code.normal_hash(program))
+
+
+def parse_samples(samples: list[Sample], query: Query) -> list[Sample]:
+    """The samples with their programs made (Sample.parsed).
+
+    Backends call this where the samples are made -- the sampler's actor with
+    Ray -- so the search loop, one thread for the whole run, does not parse."""
+    return [dataclasses.replace(sample, parsed=parse(sample.text, query)) for sample in samples]
 
 
 def to_program(text: str, query: Query) -> str:
@@ -104,6 +150,11 @@ def to_program(text: str, query: Query) -> str:
         raise Rejection(f"rewrites the whole program: uses {', '.join(helpers)}, "
                         "defined outside the function")
     return ast.unparse(tree) + "\n"
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached_head(program: str) -> str:
+    return _program_head(program)
 
 
 def _program_head(program: str) -> str:

@@ -11,8 +11,8 @@ import concurrent.futures as cf
 from funsearch.config import ExperimentConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluator, make_pool
-from funsearch.prompt import Query
-from funsearch.samplers import Sampler, make_sampler
+from funsearch.prompt import Query, parse_samples
+from funsearch.samplers import Sample, Sampler, make_sampler
 from funsearch.spec import Specification
 
 
@@ -39,10 +39,17 @@ class InlineBackend:
         self.evaluation_slots = 2 * settings.workers
 
     def submit_sample(self, sampler: str, query: Query, n: int) -> cf.Future:
-        return self._threads.submit(self._samplers[sampler].sample, query, n)
+        return self._threads.submit(self._sample, sampler, query, n)
+
+    def _sample(self, sampler: str, query: Query, n: int) -> list[Sample]:
+        return parse_samples(self._samplers[sampler].sample(query, n), query)
 
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future:
         return self._evaluator.submit(program, input_set)
+
+    def submit_evaluations(self, programs: list[str],
+                           input_set: str | None = None) -> list[cf.Future]:
+        return [self._evaluator.submit(program, input_set) for program in programs]
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -39,7 +39,7 @@ from funsearch import spec as spec_module
 from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
-from funsearch.prompt import Query
+from funsearch.prompt import Query, parse_samples
 from funsearch.runtime.replicas import EventSink, Replicas, describe
 from funsearch.samplers import Sampler, make_sampler
 
@@ -136,7 +136,8 @@ class _SamplerActor:
         return self._sampler.name
 
     def sample(self, query: Query, n: int) -> list:
-        return self._sampler.sample(query, n)
+        """The samples, made into programs here (in parallel with the driver)."""
+        return parse_samples(self._sampler.sample(query, n), query)
 
 
 @ray.remote
@@ -156,8 +157,12 @@ class _EvaluatorActor:
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    async def evaluate(self, program: str, input_set: str | None) -> Evaluation:
-        return await asyncio.wrap_future(self._evaluator.submit(program, input_set))
+    async def evaluate(self, programs: list[str], input_set: str | None) -> list[Evaluation]:
+        """Several programs in one call (a prompt's new ones: each actor call
+        costs the driver about what handling a sample does); they run side by side."""
+        return list(await asyncio.gather(*(
+            asyncio.wrap_future(self._evaluator.submit(program, input_set))
+            for program in programs)))
 
     def close(self) -> None:
         self._pool.close()
@@ -253,19 +258,27 @@ class RayBackend:
 
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future:
         """An Evaluation always: one whose actors failed has status "lost"."""
-        result: cf.Future = cf.Future()
+        return self.submit_evaluations([program], input_set)[0]
+
+    def submit_evaluations(self, programs: list[str],
+                           input_set: str | None = None) -> list[cf.Future]:
+        """submit_evaluation for each program, in one actor call."""
+        results: list[cf.Future] = [cf.Future() for _ in programs]
 
         def done(call: cf.Future) -> None:
             error = call.exception()
             if error is None:
-                result.set_result(call.result())
+                for result, evaluation in zip(results, call.result(), strict=True):
+                    result.set_result(evaluation)
                 return
             why = f"evaluator failed: {describe(error)}"
-            self._on_event("evaluation_lost", reason=why, input_set=input_set)
-            result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
+            for result in results:
+                self._on_event("evaluation_lost", reason=why, input_set=input_set)
+                result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
-        self._evaluators.call("evaluate", program, input_set).add_done_callback(done)
-        return result
+        call = self._evaluators.call("evaluate", programs, input_set, weight=len(programs))
+        call.add_done_callback(done)
+        return results
 
     @property
     def evaluator_actors(self) -> list[Any]:

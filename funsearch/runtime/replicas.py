@@ -47,13 +47,15 @@ class Replicas:
         if deadline is not None:
             threading.Thread(target=self._watch, name=f"{kind}-deadlines", daemon=True).start()
 
-    def call(self, method: str, *args: Any) -> cf.Future:
+    def call(self, method: str, *args: Any, weight: int = 1) -> cf.Future:
+        """`weight`: how much work the call is (evaluations in a batch), for the
+        choice of the least busy actor."""
         result: cf.Future = cf.Future()
         if self._deadline is not None:
             with self._lock:
                 self._waiting[result] = time.monotonic() + self._deadline
             result.add_done_callback(self._forget)
-        self._send(result, method, args, attempt=0)
+        self._send(result, method, args, attempt=0, weight=weight)
         return result
 
     def busy(self) -> list[int]:
@@ -63,19 +65,20 @@ class Replicas:
     def close(self) -> None:
         self._closed.set()
 
-    def _pick(self) -> int:
+    def _pick(self, weight: int) -> int:
         now = time.monotonic()
         with self._lock:
             up = [i for i in range(len(self.actors)) if self._down_until[i] <= now]
             index = min(up or range(len(self.actors)),
                         key=lambda i: (self._busy[i], self._down_until[i]))
-            self._busy[index] += 1
+            self._busy[index] += weight
         return index
 
-    def _send(self, result: cf.Future, method: str, args: tuple, attempt: int) -> None:
+    def _send(self, result: cf.Future, method: str, args: tuple, attempt: int,
+              weight: int = 1) -> None:
         if result.done():  # its deadline passed while it waited to be sent again
             return
-        index = self._pick()
+        index = self._pick(weight)
         try:
             reply = getattr(self.actors[index], method).remote(*args).future()
         except Exception as error:  # e.g. the actor handle is gone for good
@@ -83,12 +86,12 @@ class Replicas:
             failed.set_exception(error)
             reply = failed
         reply.add_done_callback(
-            lambda done: self._on_reply(done, index, result, method, args, attempt))
+            lambda done: self._on_reply(done, index, result, method, args, attempt, weight))
 
     def _on_reply(self, reply: cf.Future, index: int, result: cf.Future, method: str,
-                  args: tuple, attempt: int) -> None:
+                  args: tuple, attempt: int, weight: int) -> None:
         with self._lock:
-            self._busy[index] -= 1
+            self._busy[index] -= weight
         error = reply.exception()
         if result.done():
             return
@@ -109,7 +112,7 @@ class Replicas:
                        reason=describe(error))
         # Sent from a timer thread, never from Ray's callback thread.
         timer = threading.Timer(0.0 if others_up else pause, self._send,
-                                args=(result, method, args, attempt + 1))
+                                args=(result, method, args, attempt + 1, weight))
         timer.daemon = True
         timer.start()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from funsearch.config import SamplerConfig
-    from funsearch.prompt import Query
+    from funsearch.prompt import Parsed, Query
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Sample:
       prompt_tokens, completion_tokens: as reported by the backend (0 if none).
       gpu_seconds: GPUs of the replica x busy time attributed to this sample.
       usd: what the sample cost at the prices in the backend's settings (0 if none).
+      parsed: the program made of it (prompt.parse_samples), where the backend
+        made it; None: the search loop makes it.
     """
 
     text: str
@@ -36,6 +38,7 @@ class Sample:
     completion_tokens: int = 0
     gpu_seconds: float = 0.0
     usd: float = 0.0
+    parsed: Parsed | None = None
 
 
 class Sampler(Protocol):

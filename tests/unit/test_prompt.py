@@ -3,6 +3,7 @@
 import pytest
 
 from funsearch import code, prompt
+from funsearch.samplers import Sample
 
 V0 = 'def priority(item, bins):\n    """Priority of each bin."""\n    return -bins\n'
 V1 = 'def priority(item, bins):\n    """Priority of each bin."""\n    return -(bins - item)\n'
@@ -59,3 +60,25 @@ def test_a_reply_with_imports_and_an_unused_helper_keeps_the_function():
              "def priority_v2(item, bins):\n    \"\"\"Doc.\"\"\"\n    return bins - 2 * item\n```")
     program = prompt.to_program(reply, query())
     assert "return bins - 2 * item" in program
+
+
+def test_parse_samples_gives_each_sample_its_program_and_hash_or_its_rejection():
+    """Backends parse where the samples are made (a sampler actor with Ray); the
+    engine then takes program, hash and rejection as they come."""
+    query = prompt.build_query("import numpy as np", "priority", [V0, V1])
+    samples = [Sample("    return bins - item  # tight\n", "s"), Sample("", "s"),
+               Sample("    return priority_v0(item, bins)\n", "s")]
+    good, empty, earlier = prompt.parse_samples(samples, query)
+    assert good.text == samples[0].text
+    assert good.parsed.program == prompt.to_program(samples[0].text, query)
+    assert good.parsed.program_hash == code.normal_hash(good.parsed.program)
+    assert (empty.parsed.program, empty.parsed.rejection) == (None, "empty completion")
+    assert earlier.parsed.program is None
+    assert "earlier version" in earlier.parsed.rejection
+
+
+def test_a_prompt_shows_the_same_text_when_its_programs_come_again():
+    first = prompt.build_query("", "priority", [V0, V1])
+    again = prompt.build_query("", "priority", [V0, V1])
+    assert first == again
+    assert prompt.build_query("", "priority", [V1, V0]).completion != first.completion
