@@ -233,6 +233,7 @@ class RayBackend:
         # Two evaluations per worker keep every worker busy while results return;
         # the scheduler adds what the evaluators consume while prompts are out.
         self.evaluation_workers = settings.workers * settings.actors
+        self._batch = settings.workers
         self.evaluation_slots = 2 * self.evaluation_workers
 
     def _wait_ready(self, config: ExperimentConfig, evaluators: list, samplers: list) -> str:
@@ -262,7 +263,14 @@ class RayBackend:
 
     def submit_evaluations(self, programs: list[str],
                            input_set: str | None = None) -> list[cf.Future]:
-        """submit_evaluation for each program, in one actor call."""
+        """submit_evaluation for each program, in one actor call per as many
+        programs as an actor has workers: they run side by side and come back
+        together, so no result waits for a later round of the pool."""
+        size = self._batch
+        return [future for start in range(0, len(programs), size)
+                for future in self._submit_batch(programs[start:start + size], input_set)]
+
+    def _submit_batch(self, programs: list[str], input_set: str | None) -> list[cf.Future]:
         results: list[cf.Future] = [cf.Future() for _ in programs]
 
         def done(call: cf.Future) -> None:
