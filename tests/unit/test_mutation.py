@@ -450,3 +450,18 @@ def test_insertion_offers_the_distance_to_a_constant():
     gp = sampler(seed=7, **_only("insert"))
     targets = [p for p in programs(gp, query, 200) if "np.abs(bins - item - " in p]
     assert targets
+
+
+def _index_as_number(program):
+    """Whether a node index is an operand of arithmetic (`current_node * 2`)."""
+    for node in ast.walk(ast.parse(program)):
+        if isinstance(node, ast.BinOp):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Name) and side.id in ("current_node", "destination_node"):
+                    return True
+    return False
+
+
+def test_node_indices_are_seldom_read_as_numbers():
+    children = programs(sampler(seed=8), query_of("tsp"), 300)
+    assert sum(map(_index_as_number, children)) <= 0.03 * len(children)
