@@ -106,17 +106,26 @@ def earlier_versions(names: Iterable[str], name: str) -> list[str]:
 
 def normal_form(program: str) -> str:
     """The program as an AST without docstrings, comments or formatting."""
-    tree = parse(program)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
-            node.body = _without_docstring(node.body) or [ast.Pass()]
-    return ast.unparse(tree)
+    return _normal_form(parse(program))
 
 
 def normal_hash(program: str) -> str:
     """A short hash of the normal form: equal for programs that differ only in
     docstrings, comments or layout, so duplicates skip the sandbox."""
-    return hashlib.sha256(normal_form(program).encode()).hexdigest()[:16]
+    return tree_hash(parse(program))
+
+
+def tree_hash(tree: ast.Module) -> str:
+    """normal_hash of the program `tree` unparses to, without parsing it again
+    (the tree loses its docstrings)."""
+    return hashlib.sha256(_normal_form(tree).encode()).hexdigest()[:16]
+
+
+def _normal_form(tree: ast.Module) -> str:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+            node.body = _without_docstring(node.body) or [ast.Pass()]
+    return ast.unparse(tree)
 
 
 def trim_completion(text: str, name: str) -> str:

@@ -105,10 +105,11 @@ class Parsed:
 def parse(text: str, query: Query) -> Parsed:
     """to_program and the program's normal hash, or the rejection."""
     try:
-        program = to_program(text, query)
+        tree = _program_tree(text, query)
     except Rejection as rejection:
         return Parsed(None, rejection=str(rejection))
-    return Parsed(program, code.normal_hash(program))
+    program = ast.unparse(tree) + "\n"
+    return Parsed(program, code.tree_hash(tree))
 
 
 def parse_samples(samples: list[Sample], query: Query) -> list[Sample]:
@@ -125,8 +126,12 @@ def to_program(text: str, query: Query) -> str:
     Raises Rejection with a short reason for empty text, text that is not code,
     a body that calls an earlier version (those exist only in the prompt), or a
     reply that rewrites the program around helpers of its own. Parses the
-    program once: this runs for every sample, on the search loop's thread.
+    program once: this runs for every sample.
     """
+    return ast.unparse(_program_tree(text, query)) + "\n"
+
+
+def _program_tree(text: str, query: Query) -> ast.Module:
     if not text.strip():
         raise Rejection("empty completion")
     name = query.function_name
@@ -149,7 +154,7 @@ def to_program(text: str, query: Query) -> str:
     if helpers:
         raise Rejection(f"rewrites the whole program: uses {', '.join(helpers)}, "
                         "defined outside the function")
-    return ast.unparse(tree) + "\n"
+    return tree
 
 
 @functools.lru_cache(maxsize=2048)
