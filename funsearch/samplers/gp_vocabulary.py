@@ -186,6 +186,8 @@ def build_context(
     for node in list(terms.values())[:_MAX_TERMS]:
         for variant in _variants(node, ctx):
             terms.setdefault(ast.unparse(variant), variant)
+        for statistic in _row_statistics(node, ctx):
+            terms.setdefault(ast.unparse(statistic), statistic)
     ctx.terms = [
         (node, tuple(loaded_names(node))) for node in list(terms.values())[: 2 * _MAX_TERMS]
     ]
@@ -229,6 +231,34 @@ def _variants(term: ast.expr, ctx: Context) -> list[ast.expr]:
                 names[position].id = other
                 variants.append(variant)
     return variants
+
+
+_ROW_STATISTICS = ("mean", "std", "max")  # not min: the diagonal makes it 0
+
+
+def _row_statistics(term: ast.expr, ctx: Context) -> list[ast.expr]:
+    """From `m[i, v]`, a row of a pairwise matrix over an array of indices `v`
+    (subscripted somewhere, so an array), the statistics of each candidate
+    against the other candidates: `np.mean(m[v][:, v], axis=1)` (how far a
+    city is from the cities still to visit). Built by chance it takes a
+    dozen matching edits; such terms decide how far a constructive
+    heuristic gets beyond its greedy start."""
+    if not ctx.modules.numpy or not isinstance(term, ast.Subscript):
+        return []
+    index = term.slice
+    if not (isinstance(term.value, ast.Name) and isinstance(index, ast.Tuple)
+            and len(index.elts) == 2 and all(isinstance(e, ast.Name) for e in index.elts)):
+        return []
+    matrix, candidates = term.value.id, index.elts[1].id
+    if CONTAINER not in ctx.roles.get(candidates, ()):
+        return []
+    return [
+        ast.parse(
+            f"{ctx.modules.numpy}.{name}({matrix}[{candidates}][:, {candidates}], axis=1)",
+            mode="eval",
+        ).body
+        for name in _ROW_STATISTICS
+    ]
 
 
 # Constants -------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_mutation import programs, query_of, run, sampler  # noqa: E402
+from test_mutation import DISTANCES, programs, query_of, run, sampler  # noqa: E402
 
 from funsearch.samplers.gp_carry import carried, returns_carry  # noqa: E402
 from funsearch.samplers.gp_sites import Modules  # noqa: E402
@@ -99,3 +99,19 @@ def test_insertion_offers_the_difference_of_neighbouring_bins():
 
 def _shape_of(function):
     return np.shape(function(30.0, np.array([40.0, 55.0, 100.0])))
+
+
+def test_tsp_children_can_read_how_far_each_candidate_is_from_the_others():
+    query = query_of("tsp")
+    children = programs(sampler(seed=9), query, 200)
+    rows = [c for c in children if "np.mean(distance_matrix[unvisited_nodes][:, unvisited_nodes], axis=1)" in c]
+    assert rows
+    check = lambda f: int(f(0, 0, np.arange(1, 12), DISTANCES.copy())) in range(12)  # noqa: E731
+    assert sum(_runs(c, check) for c in rows) >= 0.8 * len(rows)
+
+
+def _runs(program, check) -> bool:
+    try:
+        return run(program, "import numpy as np\n", check)
+    except Exception:  # noqa: BLE001 - a child may fail at run time; it must not often
+        return False
