@@ -325,7 +325,7 @@ def funsearch_or(item, bins):
 
 
 @funsearch.evolve
-def priority(item, bins):
+def priority(item: float, bins: np.ndarray) -> np.ndarray:
     """Returns the priority of putting `item` into each bin (the highest wins).
 
     Args:

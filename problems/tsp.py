@@ -205,7 +205,12 @@ def _helper(name: str):
 
 
 @funsearch.evolve
-def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):
+def select_next_node(
+    current_node: int,
+    destination_node: int,
+    unvisited_nodes: np.ndarray,
+    distance_matrix: np.ndarray,
+) -> int:
     """Returns the next node to visit (one of `unvisited_nodes`).
 
     Args:

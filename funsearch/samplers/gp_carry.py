@@ -7,9 +7,10 @@ rejects it after a whole evaluation (7-15% of children in a bin packing run).
 The proposer compares the parameters a child's returns carry with those its
 parents' returns all carry and redraws a child that lost one: a cheap walk
 over the AST instead of a wasted sample. Which parameter is the array is not
-known (the real spec does not annotate), so a child that drops `item` from
-`-(bins - item)` is redrawn as well as one that drops `bins`; that costs the
-search little, since a priority that ignores the item is a weak one.
+known unless the signature says so (`item: float`: a scalar carries
+nothing), so without annotations a child that drops `item` from `-(bins -
+item)` is redrawn as well as one that drops `bins`; that costs the search
+little, since a priority that ignores the item is a weak one.
 
 The analysis over-approximates (any name a value is built from counts, unless
 it goes through a reduction such as `np.max` or `len`).
@@ -70,7 +71,9 @@ def returns_carry(function: ast.FunctionDef, modules: Modules) -> list[frozenset
     """Per return statement, the parameters its value
     carries elementwise. Locals carry the union of everything assigned to
     them anywhere in the function (an over-approximation, as branches go)."""
-    names: dict[str, frozenset[str]] = {name: frozenset({name}) for name in parameters(function)}
+    names: dict[str, frozenset[str]] = {
+        name: frozenset({name}) for name in parameters(function) if name not in _scalars(function)
+    }
     for _ in range(2):  # a second pass reaches names assigned after a use in a loop
         for node in ast.walk(function):
             if isinstance(node, ast.Assign):
@@ -85,6 +88,16 @@ def returns_carry(function: ast.FunctionDef, modules: Modules) -> list[frozenset
                 _bind(node.target, _carried(node.value, names, modules), names)
     return [_carried(node.value, names, modules) for node in ast.walk(function)
             if isinstance(node, ast.Return)]
+
+
+def _scalars(function: ast.FunctionDef) -> set[str]:
+    """Parameters annotated as scalars (`item: float`): they carry nothing."""
+    arguments = function.args
+    return {
+        a.arg
+        for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+        if a.annotation is not None and ast.unparse(a.annotation) in ("int", "float", "bool")
+    }
 
 
 def _bind(target: ast.expr, value: frozenset[str], names: dict[str, frozenset[str]]) -> None:

@@ -115,3 +115,10 @@ def _runs(program, check) -> bool:
         return run(program, "import numpy as np\n", check)
     except Exception:  # noqa: BLE001 - a child may fail at run time; it must not often
         return False
+
+
+def test_parameters_annotated_as_scalars_carry_nothing():
+    source = "def priority(item: float, bins: np.ndarray) -> np.ndarray:\n    return -(bins - item)\n"
+    assert carried(_function(source), NP) == frozenset({"bins"})
+    scalar = "def priority(item: float, bins: np.ndarray) -> np.ndarray:\n    return item * 2\n"
+    assert carried(_function(scalar), NP) == frozenset()
