@@ -46,6 +46,12 @@ def _reduces(call: ast.Call, modules: Modules) -> bool:
     return False
 
 
+def carried_by(node: ast.AST, names: dict[str, frozenset[str]],
+               modules: Modules) -> frozenset[str]:
+    """What an expression carries, given what each name carries."""
+    return _carried(node, names, modules)
+
+
 def _carried(node: ast.AST | None, names: dict[str, frozenset[str]],
              modules: Modules) -> frozenset[str]:
     if node is None:

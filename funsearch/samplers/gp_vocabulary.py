@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from funsearch.samplers import gp_carry
 from funsearch.samplers.gp_sites import (
     BUILTIN_NAMES,
     CONTAINER,
@@ -335,8 +336,22 @@ def unary_call(ctx: Context, argument: ast.expr) -> ast.Call:
     """f(argument) for a unary function of the vocabulary; np.roll shifts by one
     (each bin compared with its neighbour, as in FunSearch's bin packing result)."""
     name = ctx.choice(ctx.unary)
+    if name.endswith(".roll") and not _may_be_array(ctx, argument):
+        name = ctx.choice([other for other in ctx.unary if not other.endswith(".roll")])
     extra = [ast.Constant(1)] if name.endswith(".roll") else []
     return call(name, [argument, *extra])
+
+
+def _may_be_array(ctx: Context, node: ast.expr) -> bool:
+    """Whether an expression may hold an array: it reads a name not annotated
+    as a scalar outside a reduction. Shifting a scalar (`np.roll(item, 1)`,
+    `np.roll(np.max(bins), 1)`) only costs an evaluation."""
+    names = {
+        name: frozenset({name})
+        for name in loaded_names(node)
+        if ctx.annotations.get(name) not in _SCALAR_ANNOTATIONS
+    }
+    return bool(gp_carry.carried_by(node, names, ctx.modules))
 
 
 def neighbour_difference(ctx: Context, node: ast.expr) -> ast.expr:
@@ -440,7 +455,7 @@ def wrap(ctx: Context, node: ast.expr, scope: tuple[str, ...]) -> ast.expr:
         return ast.BinOp(node, ast.Pow(), ast.Constant(ctx.choice([2, 0.5, 3, 1.5])))
     if draw < 0.45:
         return ast.UnaryOp(ast.USub(), node)
-    if draw < 0.5 and ctx.modules.numpy and constant_value(node) is None:
+    if draw < 0.5 and ctx.modules.numpy and _may_be_array(ctx, node):
         return neighbour_difference(ctx, node)
     if draw < 0.55 and ctx.unary and constant_value(node) is None:
         # A target instead of a direction: the distance of e to a constant.

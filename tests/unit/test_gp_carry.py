@@ -122,3 +122,13 @@ def test_parameters_annotated_as_scalars_carry_nothing():
     assert carried(_function(source), NP) == frozenset({"bins"})
     scalar = "def priority(item: float, bins: np.ndarray) -> np.ndarray:\n    return item * 2\n"
     assert carried(_function(scalar), NP) == frozenset()
+
+
+def test_scalars_are_never_shifted_as_if_they_were_arrays():
+    rolled = []
+    for program in programs(sampler(seed=10), query_of("bin_packing"), 300):
+        for node in ast.walk(ast.parse(program)):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "np.roll":
+                rolled.append(ast.unparse(node.args[0]))
+    assert rolled
+    assert not [a for a in rolled if a == "item" or a.startswith(("np.max(", "np.min(", "np.mean("))]

@@ -32,14 +32,14 @@ def _run(spec, program: str, instance):
 def test_spec_declares_the_constructive_tsp_problem(spec):
     assert spec.evolve_name == "select_next_node"
     assert spec.score_name == "score"
-    assert spec.input_sets == ("train", "valid", "holdout", "holdout100")
+    assert spec.input_sets == ("train", "train_large", "valid", "holdout", "holdout100")
     assert "nearest_neighbour" in spec.baselines
     assert "def select_next_node(" in spec.baselines["nearest_neighbour"]
 
 
 def test_input_sets_have_the_documented_sizes_and_share_no_instance(spec):
     sets = {name: spec.inputs(name) for name in spec.input_sets}
-    assert [len(sets[name]) for name in spec.input_sets] == [16, 16, 64, 64]
+    assert [len(sets[name]) for name in spec.input_sets] == [16, 32, 16, 64, 64]
     assert {instance.shape for instance in sets["train"].values()} == {(50, 2)}
     assert {instance.shape for instance in sets["holdout100"].values()} == {(100, 2)}
     seen = [instance.tobytes() for group in sets.values() for instance in group.values()]
