@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from funsearch.code import INDENT
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import Query
-from funsearch.samplers import Sample, gp_carry, gp_crossover, gp_ops
+from funsearch.samplers import Sample, gp_carry, gp_crossover, gp_neutral, gp_ops
 from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.gp_vocabulary import (
     Context,
@@ -84,6 +84,10 @@ class MutationSettings(BaseModel):
         (its weight grows with the square of the excess ratio).
       max_attempts: draws per child before giving up on a new, valid one.
       weights: relative frequency of each mutation operator.
+      ranked_return: the run function only ranks the evolved function's
+        return value (bin packing's priority): a child that is a parent
+        under an increasing map (`np.sqrt(e)`, `e + 3`) is redrawn, as one
+        inside np.argmin/np.argmax always is (gp_neutral).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -99,6 +103,7 @@ class MutationSettings(BaseModel):
     shrink_above: int = Field(100, ge=1)
     max_attempts: int = Field(20, ge=1)
     weights: OperatorWeights = Field(default_factory=OperatorWeights)
+    ranked_return: bool = False
 
 
 def parse_settings(config: SamplerConfig) -> MutationSettings:
@@ -138,6 +143,7 @@ class _Version:
     plain: Analysis  # without knowledge of other versions: roles, free names
     waste: int  # dead assignments and `x - x` (gp_ops.waste)
     carries: frozenset[str]  # parameters every return computes from elementwise (gp_carry)
+    form: str  # text with increasing maps of ranked expressions stripped (gp_neutral)
 
 
 @dataclasses.dataclass
@@ -222,8 +228,9 @@ class MutationSampler:
         plain = analyse(function, modules, frozenset())
         size = node_count(function.body)
         carries = gp_carry.carried(function, modules)
+        form = gp_neutral.ranking_form(function, self.settings.ranked_return)
         version = _Version(
-            function, _body_text(function), size, plain, gp_ops.waste(plain), carries
+            function, _body_text(function), size, plain, gp_ops.waste(plain), carries, form
         )
         self._parsed[key] = version
         if len(self._parsed) > _CACHE_SIZE:
@@ -252,7 +259,8 @@ class MutationSampler:
         """The child's body text, or None if it is oversize, reads an unbound
         name, wastes more than its parents (gp_ops.waste), returns a value cut
         off from a parameter its parents' returns all compute from (gp_carry:
-        a scalar where a priority per bin is due) or does not parse."""
+        a scalar where a priority per bin is due), ranks as a parent does
+        (gp_neutral) or does not parse."""
         if tree is None or not tree.body:
             return None
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
@@ -264,6 +272,9 @@ class MutationSampler:
             return None
         required = frozenset.intersection(*(p.carries for p in parents))
         if required and not required <= gp_carry.carried(tree, ctx.modules):
+            return None
+        form = gp_neutral.ranking_form(tree, self.settings.ranked_return)
+        if any(form == p.form for p in parents):
             return None
         try:
             body = _body_text(tree)
