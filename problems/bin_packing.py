@@ -209,23 +209,15 @@ def load_orlib(path) -> dict:
 @funsearch.run
 def pack(instance) -> list:
     """Packs the items online; returns the bin index of each item."""
-    capacity = float(instance["capacity"])
+    capacity = instance["capacity"]
     items = np.asarray(instance["items"])
-    smallest = float(items.min()) if len(items) else 0.0
-    # The offered region caps[:end]: remaining capacities of the opened bins
-    # (counting empty bins a heuristic skipped), in opening order, then
-    # EMPTY_BINS empty bins; ids[:end] their bin indices. A bin left with less
-    # than the smallest item can never be offered again, so such bins are
-    # compacted away now and then: the comparison per item then costs the
-    # live bins, not every bin ever opened, and every heuristic sees exactly
-    # the bins it saw before.
-    size = len(items) + EMPTY_BINS
-    caps = np.full(size, capacity)
-    ids = np.arange(size)
-    end, fresh, dead = EMPTY_BINS, EMPTY_BINS, 0
+    # Remaining capacity of every bin that could ever be needed; `opened` bins
+    # (a prefix, counting empty bins a heuristic skipped) plus EMPTY_BINS are offered.
+    bins = np.full(len(items) + EMPTY_BINS, float(capacity))
     assignment = np.empty(len(items), dtype=np.int64)
+    opened = 0
     for position, item in enumerate(items.tolist()):
-        offered = caps[:end]
+        offered = bins[: opened + EMPTY_BINS]
         fits = (offered >= item).nonzero()[0]  # methods, not np functions: less overhead
         priorities = priority(item, offered[fits])
         if type(priorities) is not np.ndarray:
@@ -235,24 +227,11 @@ def pack(instance) -> list:
                 f"priority returned shape {priorities.shape} for {len(fits)} bins; "
                 "it must return one priority per bin"
             )
-        slot = int(fits[priorities.argmax()])
-        left = float(offered[slot]) - item
-        caps[slot] = left
-        assignment[position] = ids[slot]
-        if slot >= end - EMPTY_BINS:  # an empty bin opened: offer new ones after it
-            grown = slot + 1 + EMPTY_BINS
-            fresh += grown - end
-            end = grown
-        if left < smallest:
-            dead += 1
-            if dead > 64 and 2 * dead > end:
-                keep = (caps[:end] >= smallest).nonzero()[0]
-                live = len(keep)
-                caps[:live] = caps[keep]
-                ids[:live] = ids[keep]
-                caps[live:] = capacity
-                ids[live:] = np.arange(fresh, fresh + size - live)
-                end, dead = live, 0
+        chosen = fits[priorities.argmax()]
+        bins[chosen] -= item
+        assignment[position] = chosen
+        if chosen >= opened:
+            opened = chosen + 1
     return assignment.tolist()
 
 
