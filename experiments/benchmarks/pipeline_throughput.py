@@ -2,7 +2,7 @@
 inline and on Ray, with the mutation proposer and a spec whose evaluation
 takes about 10 ms (ten_ms_spec.py).
 
-    python experiments/benchmarks/pipeline_throughput.py [--seconds 8]
+    python experiments/benchmarks/pipeline_throughput.py [--seconds 8] [--repeats 3]
 
 Utilization = achieved / (workers / evaluation time): the fraction of the
 workers' capacity that the pipeline (prompts, proposals, dispatch, scoring,
@@ -19,17 +19,21 @@ the driver, the proposer and, with Ray, its actors and daemons). The achieved
 rate counts sandbox evaluations only (duplicates answered from the cache are
 not evaluations), over the span between the first and the last of them.
 
-What limits it: the driver's loop does a few milliseconds of work per sample
-(making the sample a program, hashing it, logging), and with Ray it also
-waits for the database actor once per registration (a round trip of 1-3 ms
-on 2 shared cores). With 10 ms evaluations that is a sizeable share of a
-core, so the numbers depend on what else the machine runs: run it on an
-otherwise idle machine, and compare the rows of one run, not across runs.
+What limits it: every step of the loop costs CPU on the same 2 cores the
+workers use -- the driver (prompts, logging, scoring bookkeeping), the
+proposer, and with Ray each actor call (about what handling a sample costs,
+on either end). The Ray backend therefore makes few calls: samples come back
+parsed and hashed from the sampler actor, a prompt's programs go to an
+evaluator in calls of `workers` programs, registrations and prompts go to the
+database in batches. The numbers depend on what else the machine runs (and on
+a VM, on its neighbours): run it on an otherwise idle machine, and compare the
+rows of one run, not across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -93,29 +97,47 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="wall time per search")
     parser.add_argument("--input-sets", default="sleep10,busy10")
     parser.add_argument("--runtimes", default="inline,ray")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over all rows; each row shows its median and range")
     arguments = parser.parse_args()
 
     from funsearch.runtime import ray_runtime
 
     # One quiet local Ray instance for every Ray row (the backends join it).
     ray_runtime.connect("", num_cpus=4)
+    rows: dict[tuple[str, str, int], list[tuple[float, float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as out:
+        # Rounds go over every row in turn, so a change in the machine's load
+        # (it is shared) hits all rows alike.
+        for _ in range(arguments.repeats):
+            for input_set in arguments.input_sets.split(","):
+                alone = {workers: sandbox_rate(input_set, workers) for workers in (1, 2)}
+                seconds = 1 / alone[1]
+                for runtime in arguments.runtimes.split(","):
+                    for workers in (1, 2):
+                        rate, duplicates = achieved_rate(runtime, workers, input_set,
+                                                         arguments.seconds, Path(out))
+                        rows.setdefault((input_set, runtime, workers), []).append(
+                            (seconds, alone[workers], rate, duplicates))
+    print_table(rows)
+
+
+def print_table(rows: dict[tuple[str, str, int], list[tuple[float, float, float, float]]]) -> None:
     table = Table(title="pipeline throughput (mutation proposer, ~10 ms evaluations)")
     for column in ("evaluation", "runtime", "workers", "eval time (ms)", "capacity (/s)",
-                   "sandbox alone (/s)", "achieved (/s)", "utilization", "duplicates"):
+                   "sandbox alone (/s)", "achieved (/s)", "utilization", "range", "duplicates"):
         table.add_column(column, justify="right")
-    with tempfile.TemporaryDirectory() as out:
-        for input_set in arguments.input_sets.split(","):
-            alone = {workers: sandbox_rate(input_set, workers) for workers in (1, 2)}
-            seconds = 1 / alone[1]
-            for runtime in arguments.runtimes.split(","):
-                for workers in (1, 2):
-                    rate, duplicates = achieved_rate(runtime, workers, input_set,
-                                                     arguments.seconds, Path(out))
-                    capacity = workers / seconds
-                    table.add_row(input_set, runtime, str(workers), f"{1000 * seconds:.1f}",
-                                  f"{capacity:.0f}", f"{alone[workers]:.0f}", f"{rate:.0f}",
-                                  f"{rate / capacity:.2f}", f"{duplicates:.0%}")
-    Console(width=140).print(table)
+    for (input_set, runtime, workers), runs in rows.items():
+        seconds = statistics.median(run[0] for run in runs)
+        utilizations = [run[2] * run[0] / workers for run in runs]
+        table.add_row(input_set, runtime, str(workers), f"{1000 * seconds:.1f}",
+                      f"{workers / seconds:.0f}",
+                      f"{statistics.median(run[1] for run in runs):.0f}",
+                      f"{statistics.median(run[2] for run in runs):.0f}",
+                      f"{statistics.median(utilizations):.2f}",
+                      f"{min(utilizations):.2f}-{max(utilizations):.2f}",
+                      f"{statistics.median(run[3] for run in runs):.0%}")
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":
