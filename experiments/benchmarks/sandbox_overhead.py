@@ -240,15 +240,16 @@ def measure(spec_path: Path, args: argparse.Namespace) -> None:
         print(f"{line} {1000 * cpu:11.3f}")
     print()
     by_name = {name: (value, cpu) for name, value, cpu in rows}
-    fork_cpu = by_name["(ref) bare fork + exit + wait"][1]
+    fork_rate, fork_cpu = by_name["(ref) bare fork + exit + wait"]
     for level in levels:
         one, one_cpu = by_name[f"(b) pool, {level}, one at a time"]
         busy, _ = by_name[f"(b) pool, {level}, {cores} workers busy"]
         print(
             f"{level}: {1000 / one - 1000 / base:.2f} ms per evaluation over the in-process call "
-            f"({one_cpu / fork_cpu:.2f}x the CPU of a bare fork); {one / fresh:.1f}x (one at "
-            f"a time) and {busy / fresh:.1f}x (all cores) the throughput of "
-            f"subprocess-per-evaluation"
+            f"(a bare fork alone: {1000 / fork_rate:.2f} ms; the pool takes "
+            f"{fork_rate / one:.2f}x its time and {one_cpu / fork_cpu:.2f}x its CPU); "
+            f"{one / fresh:.1f}x (one at a time) and {busy / fresh:.1f}x (all cores) the "
+            f"throughput of subprocess-per-evaluation"
         )
 
 
