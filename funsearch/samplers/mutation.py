@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from funsearch.code import INDENT
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import Query
-from funsearch.samplers import Sample, gp_carry, gp_crossover, gp_neutral, gp_ops
+from funsearch.samplers import (
+    Sample,
+    gp_carry,
+    gp_crossover,
+    gp_monotone,
+    gp_neutral,
+    gp_ops,
+)
 from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.gp_vocabulary import (
     Context,
@@ -87,7 +94,11 @@ class MutationSettings(BaseModel):
       ranked_return: the run function only ranks the evolved function's
         return value (bin packing's priority): a child that is a parent
         under an increasing map (`np.sqrt(e)`, `e + 3`) is redrawn, as one
-        inside np.argmin/np.argmax always is (gp_neutral).
+        inside np.argmin/np.argmax always is (gp_neutral), and so is one that
+        is a monotone map of the array parameter: best, worst or first fit in
+        disguise (gp_monotone).
+      positive_parameters: parameters known to be > 0 (bin packing's item and
+        bins): a factor `item` keeps a direction, one of unknown sign does not.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -104,6 +115,7 @@ class MutationSettings(BaseModel):
     max_attempts: int = Field(20, ge=1)
     weights: OperatorWeights = Field(default_factory=OperatorWeights)
     ranked_return: bool = False
+    positive_parameters: tuple[str, ...] = ()
 
 
 def parse_settings(config: SamplerConfig) -> MutationSettings:
@@ -260,7 +272,8 @@ class MutationSampler:
         name, wastes more than its parents (gp_ops.waste), returns a value cut
         off from a parameter its parents' returns all compute from (gp_carry:
         a scalar where a priority per bin is due), ranks as a parent does
-        (gp_neutral) or does not parse."""
+        (gp_neutral), packs as best/worst/first fit (gp_monotone) or does not
+        parse."""
         if tree is None or not tree.body:
             return None
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
@@ -275,6 +288,9 @@ class MutationSampler:
             return None
         form = gp_neutral.ranking_form(tree, self.settings.ranked_return)
         if any(form == p.form for p in parents):
+            return None
+        positive = frozenset(self.settings.positive_parameters)
+        if self.settings.ranked_return and gp_monotone.trend(tree, positive) is not None:
             return None
         try:
             body = _body_text(tree)
