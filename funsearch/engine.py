@@ -27,7 +27,7 @@ from funsearch.database import Prompt, Registration
 from funsearch.evaluator import Evaluation
 from funsearch.runlog import RunLog
 from funsearch.samplers import Sample
-from funsearch.scheduler import Scheduler, Spent, exhausted
+from funsearch.scheduler import Outcome, Scheduler, Spent, exhausted
 from funsearch.spec import Specification
 
 _REJECTED_TEXT_CHARS = 2000
@@ -86,6 +86,7 @@ class Progress:
       next_sample: the id the next sample gets.
       best_score: the best score registered so far.
       cache: normal hash -> evaluation, so known programs are not evaluated again.
+      outcomes: every finished sample's outcome, for the scheduler to learn again.
     """
 
     counters: Counters
@@ -93,6 +94,7 @@ class Progress:
     next_sample: int
     best_score: float | None
     cache: dict[str, Evaluation]
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -192,6 +194,8 @@ class Engine:
         self._cache = dict(progress.cache)
         self._on_island = {(program.island, code.normal_hash(program.source))
                            for program in self._database.programs()}
+        for outcome in progress.outcomes:
+            self._scheduler.learn(outcome)
 
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""
@@ -349,7 +353,8 @@ class Engine:
         self._log.append(
             "sample", sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
-            latency=round(sample.latency, 6), prompt_tokens=sample.prompt_tokens,
+            latency=round(sample.latency, 6), request=request_size,
+            prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
             usd=round(cost.usd, 8))
         parsed = sample.parsed or prompt.parse(sample.text, pending.query)

@@ -30,9 +30,19 @@ from funsearch.config import SamplerConfig, SchedulerConfig
 from funsearch.controller import Controller
 from funsearch.policies import POLICIES, Arms
 
-__all__ = ["Ledger", "Scheduler", "Spent", "exhausted"]
+__all__ = ["Ledger", "Outcome", "Scheduler", "Spent", "exhausted"]
 
 Emit = Callable[..., Any]  # RunLog.append("scheduler", **fields) or a test's list.append
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What the scheduler learns from one sample."""
+
+    sampler: str
+    cost: Cost
+    improved: bool  # its program beat its prompt's best parent
+    evaluation_seconds: float  # 0 when no evaluation ran (rejected, duplicate)
 
 
 @dataclasses.dataclass
@@ -146,12 +156,19 @@ class Scheduler:
         opened = self._open.pop(sample_id, None)
         if opened is None:  # a sample of an earlier session of a resumed run
             return
-        sampler, cost = opened
-        if evaluation_seconds > 0:
-            self.controller.on_evaluation(evaluation_seconds)
-        amount = in_unit(self.unit, cost, evaluation_seconds)
-        self._arms.observe(sampler, float(improved), amount)
-        self.ledger[sampler].add(cost, evaluation_seconds, amount, improved)
+        self.learn(Outcome(*opened, improved, evaluation_seconds))
+
+    def learn(self, outcome: Outcome) -> None:
+        """One sample's outcome for the policy, the controller and the ledger;
+        also how a resumed run gets back what its earlier sessions learnt."""
+        if outcome.sampler not in self.ledger:  # a sampler the config no longer has
+            return
+        if outcome.evaluation_seconds > 0:
+            self.controller.on_evaluation(outcome.evaluation_seconds)
+        amount = in_unit(self.unit, outcome.cost, outcome.evaluation_seconds)
+        self._arms.observe(outcome.sampler, float(outcome.improved), amount)
+        self.ledger[outcome.sampler].add(outcome.cost, outcome.evaluation_seconds, amount,
+                                         outcome.improved)
 
     def finish(self) -> None:
         """Logs the decisions not yet logged and every sampler's ledger."""

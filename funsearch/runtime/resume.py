@@ -12,6 +12,7 @@ config and the budget left, appending to the same log after a "resume" event.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any
 
 from funsearch import config as config_module
 from funsearch import runlog
-from funsearch.budget import Spent
+from funsearch.budget import Cost, Spent
 from funsearch.database import Program, ProgramsDatabase, Reset
 from funsearch.engine import Counters, Progress, Status
 from funsearch.evaluator import Evaluation
+from funsearch.scheduler import Outcome
 
 _STARTS = ("run_start", "resume")  # events that begin a session of a run
 
@@ -84,7 +86,9 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     open_samples: set[int] = set()
     spec, sessions = "", 0
     session_start = last_t = None
+    outcomes = _Outcomes({sampler.name: sampler.samples_per_prompt for sampler in config.samplers})
     for event in runlog.read_events(run_dir):
+        outcomes.read(event)
         kind, sample = event["kind"], event.get("sample")
         if kind in _STARTS:
             if session_start is not None:
@@ -124,8 +128,67 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     if session_start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     spent.wall += last_t - session_start
-    progress = Progress(counters, spent, next_sample, best_score, cache)
+    progress = Progress(counters, spent, next_sample, best_score, cache, outcomes.finish())
     return Replayed(database, progress, spec, sessions, len(open_samples))
+
+
+class _Outcomes:
+    """The scheduler's reading of a log: each sample's cost, and whether its
+    program beat its prompt's best parent, as the engine judged it then."""
+
+    def __init__(self, request_sizes: dict[str, int]):
+        self._request_sizes = request_sizes  # for logs that do not say (older runs)
+        self._done: list[Outcome] = []
+        self._open: dict[int, tuple[str, Cost, tuple[int, ...]]] = {}
+        self._evaluated: dict[int, tuple[float, float]] = {}  # sample -> score, seconds
+        self._scores: dict[int, float] = {}  # program id -> score
+
+    def read(self, event: dict[str, Any]) -> None:
+        kind, sample = event["kind"], event.get("sample")
+        if kind == "sample":
+            request = event.get("request") or self._request_sizes.get(event["sampler"], 1)
+            tokens = (event.get("prompt_tokens") or 0) + (event.get("completion_tokens") or 0)
+            cost = Cost(seconds=(event.get("latency") or 0.0) / max(1, request),
+                        gpu_seconds=event.get("gpu_seconds") or 0.0, tokens=tokens,
+                        usd=event.get("usd") or 0.0)
+            self._open[sample] = (event["sampler"], cost, tuple(event.get("parents") or ()))
+        elif kind == "rejection":
+            self._close(sample, improved=False, seconds=0.0)
+        elif kind == "evaluation" and sample is not None:
+            seconds = 0.0 if event.get("duplicate") else event.get("duration") or 0.0
+            if event["status"] == "ok":
+                self._evaluated[sample] = (event["score"], seconds)
+            else:
+                self._close(sample, improved=False, seconds=seconds)
+        elif kind == "registration":
+            self._scores[event["program_id"]] = event["score"]
+            if sample is not None:
+                self._judge(sample)
+        elif kind == "discard":
+            self._judge(sample)
+        elif kind == "reset":
+            self._scores[event["founder"]["program_id"]] = event["founder"]["score"]
+
+    def finish(self) -> list[Outcome]:
+        """The outcomes in the order the engine knew them; a program that was
+        already on its island was neither registered nor discarded: no gain."""
+        for sample, (_, seconds) in list(self._evaluated.items()):
+            self._close(sample, improved=False, seconds=seconds)
+        self._evaluated.clear()
+        return self._done
+
+    def _judge(self, sample: int) -> None:
+        if sample not in self._evaluated or sample not in self._open:
+            return
+        score, seconds = self._evaluated.pop(sample)
+        parents = self._open[sample][2]
+        best_parent = max((self._scores.get(p, -math.inf) for p in parents), default=-math.inf)
+        self._close(sample, improved=score > best_parent, seconds=seconds)
+
+    def _close(self, sample: int, improved: bool, seconds: float) -> None:
+        opened = self._open.pop(sample, None)
+        if opened is not None:
+            self._done.append(Outcome(opened[0], opened[1], improved, seconds))
 
 
 def _count_evaluation(event: dict[str, Any], counters: Counters,

@@ -153,3 +153,31 @@ def test_a_sampler_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
     assert "refused the connection" in result.stop_reason
     errors = events_of(result.run_dir, "sampler_error")
     assert MAX_SAMPLER_FAILURES <= len(errors) < MAX_SAMPLER_FAILURES + 40  # in flight at the stop
+
+
+def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
+    """Replaying the log feeds every finished sample to a new scheduler: its
+    ledger (and with it the bandit's arms) is the one the run ended with."""
+    from funsearch.runtime import resume
+    from funsearch.scheduler import Scheduler
+
+    samplers = [{"name": "good", "samples_per_prompt": 2}, {"name": "poor", "samples_per_prompt": 2}]
+    config = make_config(tmp_path, samples=24, samplers=samplers,
+                         scheduler={"budget": {"samples": 24}, "max_in_flight": 2,
+                                    "policy": "ucb", "min_pulls": 2})
+    good = ScriptedSampler("good", ["    return 2 * x\n", "    return 3 * x\n",
+                                    "    return 2.5 * x\n", "    return x / 0\n"])
+    poor = ScriptedSampler("poor", ["    return x\n", "nonsense", "    return 2 * x\n"])
+    result = experiment.run(config, samplers={"good": good, "poor": poor})
+    ended = [e for e in events_of(result.run_dir, "scheduler") if e["action"] == "ledger"][-1]
+
+    replayed = resume.replay(result.run_dir, resume.load_config(result.run_dir))
+    scheduler = Scheduler(config.scheduler, config.samplers)
+    for outcome in replayed.progress.outcomes:
+        scheduler.learn(outcome)
+    assert sum(ledger.improvements for ledger in scheduler.ledger.values()) > 0
+    for name, ledger in scheduler.ledger.items():
+        logged = ended["samplers"][name]
+        assert (ledger.samples, ledger.improvements) == (logged["samples"], logged["improvements"])
+        assert ledger.evaluation_seconds == pytest.approx(logged["evaluation_seconds"], abs=1e-3)
+        assert ledger.cost == pytest.approx(logged["cost"], abs=1e-3)
