@@ -156,6 +156,7 @@ class Engine:
         self._registering: collections.deque[tuple[cf.Future, list]] = collections.deque()
         self._remote = hasattr(self._database, "submit")
         self._prompts: collections.deque[Prompt] = collections.deque()  # fetched ahead (remote)
+        self._prompts_coming: cf.Future | None = None
         self._sampler_failures = {name: 0 for name in self._samplers}
         self._broken: str | None = None
         self._stop = threading.Event()
@@ -252,11 +253,19 @@ class Engine:
                                              submitted=time.monotonic())
 
     def _next_prompt(self) -> Prompt:
+        """A prompt; from a remote database, fetched ahead in batches, the next
+        batch asked for as the last one is taken, so the loop seldom waits."""
         if not self._remote:
             return self._database.prompt()
         if not self._prompts:
-            self._prompts.extend(self._database.prompts(_PROMPT_BATCH))
-        return self._prompts.popleft()
+            if self._prompts_coming is None:
+                self._prompts_coming = self._database.submit("prompts", _PROMPT_BATCH)
+            self._prompts.extend(self._prompts_coming.result())
+            self._prompts_coming = None
+        chosen = self._prompts.popleft()
+        if not self._prompts:
+            self._prompts_coming = self._database.submit("prompts", _PROMPT_BATCH)
+        return chosen
 
     def _prompts_in_flight(self) -> dict[str, int]:
         counts = dict.fromkeys(self._samplers, 0)
