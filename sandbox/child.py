@@ -22,6 +22,7 @@ import fcntl
 import json
 import math
 import os
+import random
 import select
 import signal
 import sys
@@ -52,6 +53,8 @@ class Child:
         parent = os.getpid()
         self.pid = lean_fork() if lean else os.fork()
         if self.pid == 0:  # never returns
+            if not lean:  # os.fork reseeded `random` from the OS: back to the worker's seed
+                random.seed(0)
             _child_main(runner, jail, pipes, parent)
         try:
             os.setpgid(self.pid, self.pid)  # also done by the child; whichever runs first

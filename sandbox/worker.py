@@ -191,7 +191,7 @@ class Worker:
         random generators are seeded (a program that draws random numbers scores
         the same in every evaluation, on every worker), and the worker checks it
         still has one thread, which the lean fork needs."""
-        random.seed(0)
+        random.seed(0)  # as child.py does after an os.fork
         numpy = sys.modules.get("numpy")
         if numpy is not None:
             numpy.random.seed(0)

@@ -243,6 +243,20 @@ def test_random_draws_are_the_same_in_every_evaluation_on_every_worker(pool):
     assert 0 < outputs[0][0][0] < 1
 
 
+def test_a_spec_that_runs_a_thread_is_forked_the_safe_way_with_the_same_draws(tmp_path):
+    """A worker with a thread of its own forks with os.fork (the lean fork needs
+    one thread); evaluations still work and still draw the same numbers."""
+    (tmp_path / "threaded.py").write_text(SPEC.replace(
+        "import funsearch\n",
+        "import funsearch\nimport threading, time\n"
+        "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"))
+    body = "import random, threading\nreturn [random.random(), threading.active_count()]"
+    with SandboxPool(tmp_path / "threaded.py", workers=1, isolation="process") as pool:
+        outputs = [pool.run(program(body), "total", "train", ["a"]).outputs for _ in range(3)]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0][0][1] == 1  # the spec's thread does not survive the fork
+
+
 WHERE = "import os\nfolder = os.stat('.')\nreturn [folder.st_dev, folder.st_ino]"
 
 
