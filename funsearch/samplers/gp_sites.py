@@ -457,6 +457,8 @@ class _Walker:
                 child = INDEX if names in ("range", "len") else OTHER
             self.expr(arg, node, "args", i, bound, child)
         for keyword in node.keywords:
+            if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant):
+                continue  # it fits the shape reduced: axis=1 -> axis=2 only breaks it
             self.expr(keyword.value, keyword, "value", None, bound, INDEX)
 
     def _comprehension(self, node, bound: dict, position: str) -> None:

@@ -280,6 +280,19 @@ def test_constant_perturbation_moves_constants_on_their_own_scale():
     assert moved and all(abs(v - 1e5) > 100 for v in moved)
 
 
+def test_an_axis_keyword_is_never_stepped():
+    """axis=1 of a row reduction fits the array's shape; axis=2 only breaks it."""
+    rows = TSP.replace("    return unvisited_nodes[np.argmin(distances)]",
+                       "    spread = np.std(distance_matrix[unvisited_nodes][:, unvisited_nodes], axis=1)\n"
+                       "    return unvisited_nodes[np.argmin(distances + 2 * spread)]")
+    query = build_query(NUMPY, "select_next_node", [rows])
+    for weights in ("constant", "binop", "replace"):
+        for program in programs(sampler(**_only(weights)), query, 40):
+            axes = [k.value for k in ast.walk(ast.parse(program))
+                    if isinstance(k, ast.keyword) and k.arg == "axis"]
+            assert all(isinstance(a, ast.Constant) and a.value == 1 for a in axes), program
+
+
 def test_statement_edits_add_a_local_that_is_used_afterwards():
     query = query_of("bin_packing_two_versions")
     gp = sampler(**_only("statement"))
