@@ -242,6 +242,8 @@ def _hoist(an: Analysis, ctx: Context) -> bool:
         elif isinstance(node, ast.UnaryOp) and constant_value(node) is None:
             children = [node.operand]
         elif isinstance(node, ast.Call) and site.role == NUM and is_numeric(node, ctx.modules):
+            if any(keyword.arg == "axis" for keyword in node.keywords):
+                continue  # its array has a dimension more than its result
             children = [a for a in node.args if not isinstance(a, ast.Compare)]
         elif isinstance(node, ast.IfExp):
             children = [node.body, node.orelse]

@@ -446,8 +446,13 @@ class _Walker:
         elif node.func.id not in bound:
             self.free[node.func.id] = None  # a builtin, or a helper function of the spec
         names = node.func.id if isinstance(node.func, ast.Name) else ""
+        along_axis = any(keyword.arg == "axis" for keyword in node.keywords)
         for i, arg in enumerate(node.args):
-            if kind == "elementwise":
+            if kind == "reduction" and i == 0 and along_axis:
+                # An array of one more dimension than the result (a matrix of
+                # which each row is reduced): not an operand to move elsewhere.
+                child = OTHER
+            elif kind == "elementwise":
                 child = INDEX if position == INDEX else NUM
             elif kind == "where":
                 child = BOOL if i == 0 else (INDEX if position == INDEX else NUM)

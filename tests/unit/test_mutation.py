@@ -293,6 +293,23 @@ def test_an_axis_keyword_is_never_stepped():
             assert all(isinstance(a, ast.Constant) and a.value == 1 for a in axes), program
 
 
+def test_a_matrix_reduced_along_an_axis_stays_inside_its_reduction():
+    """m[v][:, v] is (k, k): used as an operand next to the (k,) distances it
+    broadcasts to a matrix, and the program fails on its first input."""
+    rows = TSP.replace("    return unvisited_nodes[np.argmin(distances)]",
+                       "    spread = np.std(distance_matrix[unvisited_nodes][:, unvisited_nodes], axis=1)\n"
+                       "    return unvisited_nodes[np.argmin(distances + 2 * spread)]")
+    query = build_query(NUMPY, "select_next_node", [rows])
+    matrix = "distance_matrix[unvisited_nodes][:, unvisited_nodes]"
+    for program in programs(sampler(seed=3), query, 150):
+        tree = ast.parse(program)
+        for parent in ast.walk(tree):
+            for child in ast.iter_child_nodes(parent):
+                if isinstance(child, ast.Subscript) and ast.unparse(child) == matrix:
+                    assert isinstance(parent, ast.Call) and any(
+                        k.arg == "axis" for k in parent.keywords), program
+
+
 def test_statement_edits_add_a_local_that_is_used_afterwards():
     query = query_of("bin_packing_two_versions")
     gp = sampler(**_only("statement"))
