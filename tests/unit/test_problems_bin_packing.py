@@ -37,7 +37,7 @@ def _excess_percent(spec, program: str, instances: dict) -> float:
 def test_spec_declares_priority_and_the_baselines(spec):
     assert spec.evolve_name == "priority"
     assert set(spec.baselines) == {"first_fit", "best_fit", "funsearch_weibull", "funsearch_or"}
-    for name in ("train", "valid", "holdout", "or1", "or2", "or3", "or4"):
+    for name in ("train", "train_small", "valid", "holdout", "or1", "or2", "or3", "or4"):
         assert name in spec.input_sets
 
 
@@ -65,6 +65,13 @@ def test_input_sets_are_deterministic_and_disjoint(spec):
     assert not {x["items"].tobytes() for x in first.values()} & {
         x["items"].tobytes() for x in held_out.values()
     }
+    # The short search's training set: two 5k sequences of their own, no prefix of another set.
+    small = spec.inputs("train_small")
+    assert [len(x["items"]) for x in small.values()] == [5000, 5000]
+    others = [x["items"] for name in ("train", "valid", "holdout")
+              for x in spec.inputs(name).values()]
+    assert not any(np.array_equal(x["items"][:100], y[:100]) for x in small.values()
+                   for y in others)
 
 
 def test_baseline_packing_is_valid_and_scored_against_the_l1_bound(spec):
