@@ -103,7 +103,7 @@ def _shape_of(function):
 
 def test_tsp_children_can_read_how_far_each_candidate_is_from_the_others():
     query = query_of("tsp")
-    children = programs(sampler(seed=9), query, 200)
+    children = [c for seed in (9, 10, 11) for c in programs(sampler(seed=seed), query, 200)]
     rows = [c for c in children if "np.mean(distance_matrix[unvisited_nodes][:, unvisited_nodes], axis=1)" in c]
     assert rows
     check = lambda f: int(f(0, 0, np.arange(1, 12), DISTANCES.copy())) in range(12)  # noqa: E731
