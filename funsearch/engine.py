@@ -149,8 +149,8 @@ class Engine:
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
-        # Registrations for a remote database: collected during a pass of the
-        # loop, then sent in one call; answers are handled oldest first.
+        # Registrations for a remote database: collected, then sent in one call
+        # (see _send_registrations); answers are handled oldest first.
         self._to_register: list[tuple[tuple, tuple]] = []
         self._first_to_register = 0.0  # time.monotonic() of the oldest of them
         self._registering: collections.deque[tuple[cf.Future, list]] = collections.deque()
