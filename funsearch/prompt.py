@@ -65,7 +65,7 @@ def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     )
     messages = ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
     return Query(function_name, version, tuple(versions), completion, messages, preface,
-                 _cached_head(versions[-1]))
+                 _program_head(versions[-1]))
 
 
 # Prompts show the same strong programs again and again: each one's renamed
@@ -158,10 +158,6 @@ def _program_tree(text: str, query: Query) -> ast.Module:
 
 
 @functools.lru_cache(maxsize=2048)
-def _cached_head(program: str) -> str:
-    return _program_head(program)
-
-
 def _program_head(program: str) -> str:
     """The `def` line and docstring of a program, to put a new body under."""
     doc = code.docstring(program)
