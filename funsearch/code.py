@@ -118,7 +118,12 @@ def normal_hash(program: str) -> str:
 def tree_hash(tree: ast.Module) -> str:
     """normal_hash of the program `tree` unparses to, without parsing it again
     (the tree loses its docstrings)."""
-    return hashlib.sha256(_normal_form(tree).encode()).hexdigest()[:16]
+    return text_hash(_normal_form(tree))
+
+
+def text_hash(normal_form: str) -> str:
+    """The hash of a program's normal form (its unparsed function, no docstring)."""
+    return hashlib.sha256(normal_form.encode()).hexdigest()[:16]
 
 
 def _normal_form(tree: ast.Module) -> str:

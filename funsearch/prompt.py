@@ -49,6 +49,10 @@ class Query:
     preface: str = ""
     head: str = ""
 
+    def program_head(self) -> str:
+        """The header and docstring a new program gets."""
+        return self.head or _program_head(self.versions[-1])
+
 
 def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     """The query for a prompt whose programs are `versions`, weakest first."""
@@ -116,8 +120,12 @@ def parse_samples(samples: list[Sample], query: Query) -> list[Sample]:
     """The samples with their programs made (Sample.parsed).
 
     Backends call this where the samples are made -- the sampler's actor with
-    Ray -- so the search loop, one thread for the whole run, does not parse."""
-    return [dataclasses.replace(sample, parsed=parse(sample.text, query)) for sample in samples]
+    Ray -- so the search loop, one thread for the whole run, does not parse.
+    Samples that come with their program (the mutation proposer makes it from
+    its own tree) are kept as they are."""
+    return [sample if sample.parsed
+            else dataclasses.replace(sample, parsed=parse(sample.text, query))
+            for sample in samples]
 
 
 def to_program(text: str, query: Query) -> str:
@@ -137,7 +145,7 @@ def _program_tree(text: str, query: Query) -> ast.Module:
     name = query.function_name
     try:
         body = code.trim_completion(text, name)
-        tree = code.parse((query.head or _program_head(query.versions[-1])) + body)
+        tree = code.parse(query.program_head() + body)
     except code.CodeError as error:
         raise Rejection(f"not code: {error}") from None
     own_version = f"{name}_v{query.version}"

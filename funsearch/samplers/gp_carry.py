@@ -28,6 +28,7 @@ _REDUCING = frozenset(
     "len count_nonzero any all nanargmin nanargmax".split()
 )
 _BUILTIN_REDUCING = frozenset({"len", "sum", "any", "all", "int", "float", "round", "bool"})
+_BINDINGS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.comprehension, ast.NamedExpr)
 
 
 def _reduces(call: ast.Call, modules: Modules) -> bool:
@@ -67,6 +68,10 @@ def _carried(node: ast.AST | None, names: dict[str, frozenset[str]],
         return frozenset().union(*(_carried(p, names, modules) for p in parts))
     if isinstance(node, (ast.Lambda, ast.Constant)):
         return frozenset()
+    if isinstance(node, ast.BinOp):  # the commonest node, so without the generic walk
+        return _carried(node.left, names, modules) | _carried(node.right, names, modules)
+    if isinstance(node, ast.UnaryOp):
+        return _carried(node.operand, names, modules)
     return frozenset().union(
         *(_carried(child, names, modules) for child in ast.iter_child_nodes(node)
           if isinstance(child, ast.expr))
@@ -80,20 +85,25 @@ def returns_carry(function: ast.FunctionDef, modules: Modules) -> list[frozenset
     names: dict[str, frozenset[str]] = {
         name: frozenset({name}) for name in parameters(function) if name not in _scalars(function)
     }
+    # One walk finds the bindings and returns: this runs for every child the
+    # proposer draws, and walking the tree costs more than the analysis.
+    bindings, returns = [], []
+    for node in ast.walk(function):
+        if isinstance(node, _BINDINGS):
+            bindings.append(node)
+        elif isinstance(node, ast.Return):
+            returns.append(node)
     for _ in range(2):  # a second pass reaches names assigned after a use in a loop
-        for node in ast.walk(function):
+        for node in bindings:
             if isinstance(node, ast.Assign):
                 value = _carried(node.value, names, modules)
                 for target in node.targets:
                     _bind(target, value, names)
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
-                _bind(node.target, _carried(node.value, names, modules), names)
             elif isinstance(node, (ast.For, ast.comprehension)):
                 _bind(node.target, _carried(node.iter, names, modules), names)
-            elif isinstance(node, ast.NamedExpr):
+            elif node.value is not None:  # AugAssign, AnnAssign, NamedExpr
                 _bind(node.target, _carried(node.value, names, modules), names)
-    return [_carried(node.value, names, modules) for node in ast.walk(function)
-            if isinstance(node, ast.Return)]
+    return [_carried(node.value, names, modules) for node in returns]
 
 
 def _scalars(function: ast.FunctionDef) -> set[str]:

@@ -64,6 +64,13 @@ def _positive(node: ast.expr) -> bool:
     return value is not None and not isinstance(value, bool) and value > 0
 
 
+def ranks_anything(text: str, ranked_return: bool) -> bool:
+    """False if a function with this text ranks nothing: its text is its
+    ranking form, and the proposer need not make one (a clone and an unparse
+    per child)."""
+    return ranked_return or any(call in text for call in _RANKING_CALLS)
+
+
 def ranking_form(function: ast.FunctionDef, ranked_return: bool) -> str:
     """The function's text with each ranked expression reduced to its core:
     equal forms rank alike (the converse need not hold)."""

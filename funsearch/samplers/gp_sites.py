@@ -240,6 +240,17 @@ class _Walker:
         self.assigned: dict[str, None] = {}
         self.walrus: list[str] = []
         self.current: StatementSite | None = None
+        self._scope: tuple[dict, int, tuple[str, ...]] = ({}, 0, ())  # see _names_in
+
+    def _names_in(self, bound: dict) -> tuple[str, ...]:
+        """tuple(bound), made once per scope rather than once per site: the
+        walk runs several times for every child the proposer draws. Scopes
+        only ever gain names, so the dict and its size say when it changed."""
+        scope, size, names = self._scope
+        if scope is not bound or size != len(bound):
+            names = tuple(bound)
+            self._scope = (bound, len(bound), names)
+        return names
 
     # Statements -----------------------------------------------------------
 
@@ -366,7 +377,8 @@ class _Walker:
     def expr(self, node, parent, field, index, bound: dict, position: str) -> None:
         role = self._role(node, position)
         if role != OTHER:
-            self.sites.append(Site(node, parent, field, index, tuple(bound), role, self.current))
+            self.sites.append(
+                Site(node, parent, field, index, self._names_in(bound), role, self.current))
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 if node.id not in bound:

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import ast
 import collections
+import copy
 import dataclasses
-import textwrap
 import time
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from funsearch.code import INDENT
+from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import Query
+from funsearch.prompt import Parsed, Query
 from funsearch.samplers import (
     Sample,
     gp_carry,
@@ -150,7 +150,7 @@ class _Version:
     """A program of the prompt, parsed once: never mutated, only copied."""
 
     function: ast.FunctionDef  # without docstring
-    body: str
+    body: str  # indented, as a sample's text
     size: int
     plain: Analysis  # without knowledge of other versions: roles, free names
     waste: int  # dead assignments and `x - x` (gp_ops.waste)
@@ -158,11 +158,26 @@ class _Version:
     form: str  # text with increasing maps of ranked expressions stripped (gp_neutral)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Head:
+    """The `def` line and docstring a new program gets (Query.program_head)."""
+
+    signature: ast.FunctionDef  # its name, arguments and return annotation
+    text: str  # as ast.unparse writes it, so programs come out as prompt.parse makes them
+
+
+@dataclasses.dataclass(frozen=True)
+class _Child:
+    text: str  # the body, indented: what a model would have written
+    parsed: Parsed | None  # the program, made from the tree (None: prompt.parse makes it)
+
+
 @dataclasses.dataclass
 class _Prompt:
     versions: list[_Version]
     ctx: Context
     distinct: list[int]  # indices of versions with distinct bodies
+    head: _Head
 
 
 class MutationSampler:
@@ -183,13 +198,13 @@ class MutationSampler:
         seen = self._recent | {version.body for version in prompt.versions}
         tunable = self._tunable(prompt.versions[-1], prompt.ctx)
         if n > 0 and tunable and self._rng.random() < self.settings.constant_tuning_rate:
-            bodies = [self._tuned(prompt, seen) for _ in range(n)]
+            children = [self._tuned(prompt, seen) for _ in range(n)]
         else:
-            bodies = [self._child(prompt, seen) for _ in range(n)]
-        for body in bodies:
-            self._remember(body)
+            children = [self._child(prompt, seen) for _ in range(n)]
+        for child in children:
+            self._remember(child.text)
         latency = time.perf_counter() - start
-        return [Sample(_indent(body), self.name, latency) for body in bodies]
+        return [Sample(child.text, self.name, latency, parsed=child.parsed) for child in children]
 
     def _remember(self, body: str) -> None:
         """Recent children are not proposed again: a repeat costs a sample of
@@ -227,7 +242,7 @@ class MutationSampler:
         bodies: dict[str, int] = {}
         for index, version in enumerate(versions):
             bodies[version.body] = index  # the strongest copy of a body wins
-        return _Prompt(versions, ctx, sorted(bodies.values()))
+        return _Prompt(versions, ctx, sorted(bodies.values()), _head(query.program_head()))
 
     def _version(self, program: str, modules: Modules) -> _Version:
         key = repr(modules) + program
@@ -240,9 +255,9 @@ class MutationSampler:
         plain = analyse(function, modules, frozenset())
         size = node_count(function.body)
         carries = gp_carry.carried(function, modules)
-        form = gp_neutral.ranking_form(function, self.settings.ranked_return)
+        body = _body_text(function)
         version = _Version(
-            function, _body_text(function), size, plain, gp_ops.waste(plain), carries, form
+            function, body, size, plain, gp_ops.waste(plain), carries, self._form(function, body)
         )
         self._parsed[key] = version
         if len(self._parsed) > _CACHE_SIZE:
@@ -251,31 +266,32 @@ class MutationSampler:
 
     # Children -----------------------------------------------------------------
 
-    def _child(self, prompt: _Prompt, seen: set[str]) -> str:
+    def _child(self, prompt: _Prompt, seen: set[str]) -> _Child:
         fallback = None
         for _ in range(self.settings.max_attempts):
             crossing = (
                 len(prompt.distinct) > 1 and self._rng.random() < self.settings.crossover_rate
             )
             tree, parents = self._crossover(prompt) if crossing else self._mutant(prompt)
-            body = self._accept(tree, parents, prompt.ctx)
-            if body is None:
+            child = self._accept(tree, parents, prompt)
+            if child is None:
                 continue
-            fallback = fallback or body
-            if body not in seen:
-                seen.add(body)
-                return body
-        return fallback or prompt.versions[-1].body
+            fallback = fallback or child
+            if child.text not in seen:
+                seen.add(child.text)
+                return child
+        return fallback or _Child(prompt.versions[-1].body, None)
 
-    def _accept(self, tree, parents: list[_Version], ctx: Context) -> str | None:
-        """The child's body text, or None if it is oversize, reads an unbound
-        name, wastes more than its parents (gp_ops.waste), returns a value cut
-        off from a parameter its parents' returns all compute from (gp_carry:
-        a scalar where a priority per bin is due), ranks as a parent does
-        (gp_neutral), packs as best/worst/first fit (gp_monotone) or does not
-        parse."""
+    def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | None:
+        """The child, or None if it is oversize, reads an unbound name, wastes
+        more than its parents (gp_ops.waste), returns a value cut off from a
+        parameter its parents' returns all compute from (gp_carry: a scalar
+        where a priority per bin is due), ranks as a parent does (gp_neutral),
+        packs as best/worst/first fit (gp_monotone) or does not parse.
+        Cheap checks first: this runs for every child drawn."""
         if tree is None or not tree.body:
             return None
+        ctx = prompt.ctx
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
             return None
         analysis = ctx.analyse(tree)
@@ -286,17 +302,21 @@ class MutationSampler:
         required = frozenset.intersection(*(p.carries for p in parents))
         if required and not required <= gp_carry.carried(tree, ctx.modules):
             return None
-        form = gp_neutral.ranking_form(tree, self.settings.ranked_return)
+        child = _made(tree, prompt.head)
+        if child is None:
+            return None
+        form = self._form(tree, child.text)
         if any(form == p.form for p in parents):
             return None
         positive = frozenset(self.settings.positive_parameters)
         if self.settings.ranked_return and gp_monotone.trend(tree, positive) is not None:
             return None
-        try:
-            body = _body_text(tree)
-            ast.parse("def _():\n" + _indent(body))
-        except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError):
-            return None
+        return child
+
+    def _form(self, function: ast.FunctionDef, body: str) -> str:
+        """gp_neutral's ranking form; the body text itself if nothing is ranked."""
+        if gp_neutral.ranks_anything(body, self.settings.ranked_return):
+            return gp_neutral.ranking_form(function, self.settings.ranked_return)
         return body
 
     def _pick(self, prompt: _Prompt, among: list[int]) -> int:
@@ -345,7 +365,7 @@ class MutationSampler:
         sites = gp_ops.constant_sites(ctx.analyse(version.function))
         return any(s.role == NUM and constant_value(s.node) != 0 for s in sites)
 
-    def _tuned(self, prompt: _Prompt, seen: set[str]) -> str:
+    def _tuned(self, prompt: _Prompt, seen: set[str]) -> _Child:
         best = prompt.versions[-1]
         fallback = None
         for _ in range(self.settings.max_attempts):
@@ -353,17 +373,48 @@ class MutationSampler:
             gp_ops.tune_constants(
                 tree, prompt.ctx.analyse(tree), prompt.ctx, self.settings.tuning_sigma
             )
-            body = _body_text(tree)
-            fallback = fallback or body
-            if body not in seen:
-                seen.add(body)
-                return body
-        return fallback or best.body
+            child = _made(tree, prompt.head)
+            if child is None:
+                continue
+            fallback = fallback or child
+            if child.text not in seen:
+                seen.add(child.text)
+                return child
+        return fallback or _Child(best.body, None)
+
+
+def _head(text: str) -> _Head:
+    function = code.parse(text + code.INDENT + "pass\n").body[0]
+    return _Head(function, ast.unparse(function).rpartition("\n")[0])
+
+
+def _made(tree: ast.FunctionDef, head: _Head) -> _Child | None:
+    """The child as a sample with its program made, exactly as prompt.parse
+    would make it from the text (tested), for one unparse and one parse where
+    that takes three and two: making programs was a fifth of the proposer's
+    time. None if the tree does not unparse to code that parses."""
+    function = copy.copy(tree)  # the child's body under the head's signature
+    signature = head.signature
+    function.name, function.args, function.returns = (
+        signature.name, signature.args, signature.returns)
+    try:
+        normal = ast.unparse(function)  # code.normal_form of the program: no docstring
+        body = normal.partition("\n")[2] + "\n"
+        program = head.text + "\n" + body
+        ast.parse(program)
+    except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError, MemoryError):
+        return None
+    if _leading_string(tree):  # it would be the program's docstring, or be written as one
+        return _Child(body, None)
+    return _Child(body, Parsed(program, code.text_hash(normal)))
+
+
+def _leading_string(function: ast.FunctionDef) -> bool:
+    first = function.body[0]
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+        first.value.value, str)
 
 
 def _body_text(function: ast.FunctionDef) -> str:
-    return "\n".join(ast.unparse(statement) for statement in function.body) + "\n"
-
-
-def _indent(body: str) -> str:
-    return textwrap.indent(body, INDENT)
+    """The body, indented, as `_made` writes a child's."""
+    return ast.unparse(function).partition("\n")[2] + "\n"

@@ -17,7 +17,7 @@ import pytest
 
 from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import build_query, to_program
+from funsearch.prompt import build_query, parse, to_program
 from funsearch.samplers import make_sampler
 from funsearch.samplers.gp_ops import OPERATORS
 from funsearch.samplers.gp_sites import node_count
@@ -148,6 +148,32 @@ def test_most_children_run_and_none_reads_an_unbound_name(name):
             pass
     assert unbound == []
     assert works >= 0.7 * len(children)
+
+
+@pytest.mark.parametrize("name", [*PARENTS, "no_docstring"])
+def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
+    """The proposer makes each child's program from its own tree (one unparse
+    instead of three); it must be, hash included, what prompt.parse makes of
+    the text, or duplicates would go unnoticed. Children of children too, so
+    loops, branches and nested calls come up."""
+    if name == "no_docstring":
+        preface, versions = NUMPY, [TSP.replace('    """Returns the next node to visit."""\n', "")]
+    else:
+        preface, versions, _ = PARENTS[name]
+    function = code.function_name(versions[0])
+    gp, made = sampler(seed=3), 0
+    for _ in range(12):
+        query = build_query(preface, function, versions)
+        children = []
+        for sample in gp.sample(query, 8):
+            expected = parse(sample.text, query)
+            if sample.parsed is not None:
+                assert sample.parsed == expected, sample.text
+                made += 1
+            if expected.program:
+                children.append(expected.program)
+        versions = children[-3:] or versions
+    assert made >= 80  # nearly every child comes with its program
 
 
 @pytest.mark.parametrize("name", PARENTS)
