@@ -99,6 +99,12 @@ class MutationSettings(BaseModel):
         disguise (gp_monotone).
       positive_parameters: parameters known to be > 0 (bin packing's item and
         bins): a factor `item` keeps a direction, one of unknown sign does not.
+      index_parameters: parameters that number things (TSP's node indices): a
+        child that computes with one as a number (`np.tanh(unvisited_nodes)`,
+        `current_node * 2`) is redrawn. On random instances the numbering says
+        nothing, so such a term only fits the training instances: by the end
+        of a 15-minute TSP run every top program had one, 5 points better on
+        `train` than held out.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -116,6 +122,7 @@ class MutationSettings(BaseModel):
     weights: OperatorWeights = Field(default_factory=OperatorWeights)
     ranked_return: bool = False
     positive_parameters: tuple[str, ...] = ()
+    index_parameters: tuple[str, ...] = ()
 
 
 def parse_settings(config: SamplerConfig) -> MutationSettings:
@@ -287,7 +294,8 @@ class MutationSampler:
         more than its parents (gp_ops.waste), returns a value cut off from a
         parameter its parents' returns all compute from (gp_carry: a scalar
         where a priority per bin is due), ranks as a parent does (gp_neutral),
-        packs as best/worst/first fit (gp_monotone) or does not parse.
+        packs as best/worst/first fit (gp_monotone), computes with a node
+        number (index_parameters) or does not parse.
         Cheap checks first: this runs for every child drawn."""
         if tree is None or not tree.body:
             return None
@@ -298,6 +306,8 @@ class MutationSampler:
         if any(name not in ctx.allowed for name in analysis.free):
             return None
         if gp_ops.waste(analysis) > max(p.waste for p in parents):
+            return None
+        if any(NUM in analysis.roles.get(name, ()) for name in self.settings.index_parameters):
             return None
         required = frozenset.intersection(*(p.carries for p in parents))
         if required and not required <= gp_carry.carried(tree, ctx.modules):

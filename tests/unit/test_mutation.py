@@ -20,7 +20,7 @@ from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import build_query, parse, to_program
 from funsearch.samplers import make_sampler
 from funsearch.samplers.gp_ops import OPERATORS
-from funsearch.samplers.gp_sites import node_count
+from funsearch.samplers.gp_sites import NUM, Modules, analyse, node_count
 from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,6 +174,22 @@ def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
                 children.append(expected.program)
         versions = children[-3:] or versions
     assert made >= 80  # nearly every child comes with its program
+
+
+def test_no_child_computes_with_an_index_parameter():
+    """TSP's node numbers as numbers (`np.tanh(unvisited_nodes)`) only fit the
+    training instances; with index_parameters such children are redrawn."""
+    indices = ("current_node", "destination_node", "unvisited_nodes")
+    query = query_of("tsp_two_versions")
+    modules = Modules(numpy="np")
+
+    def computing(gp):
+        children = programs(gp, query, 300)
+        roles = [analyse(ast.parse(c).body[0], modules, frozenset()).roles for c in children]
+        return sum(any(NUM in r.get(name, ()) for name in indices) for r in roles)
+
+    assert computing(sampler(seed=2)) > 0  # without the setting some do
+    assert computing(sampler(seed=2, index_parameters=indices)) == 0
 
 
 @pytest.mark.parametrize("name", PARENTS)
