@@ -370,11 +370,13 @@ _MIN_MAX = {"min", "max", "minimum", "maximum", "fmin", "fmax"}
 
 
 def waste(analysis: Analysis) -> int:
-    """Dead assignments (a name assigned and never read) and trivial
-    expressions of one name with itself (`x - x`, `x / x`, `np.maximum(x, x)`,
-    `x <= x`): code that only looks new. A child with more of it than its
-    parents is redrawn instead of costing an evaluation."""
+    """Dead assignments (a name assigned and never read, or assigned again
+    before it is read) and trivial expressions of one name with itself (`x -
+    x`, `x / x`, `np.maximum(x, x)`, `x <= x`): code that only looks new. A
+    child with more of it than its parents is redrawn instead of costing an
+    evaluation."""
     count = sum(1 for name in analysis.assigned if name not in analysis.roles)
+    count += analysis.overwritten
     for site in analysis.sites:
         node = site.node
         if isinstance(node, ast.BinOp) and isinstance(node.op, _CONSTANT_ON_ITSELF):

@@ -95,6 +95,7 @@ class Analysis:
     roles: dict[str, set[str]]  # name -> roles of the positions it is loaded in
     num_assigned: dict[str, None]  # names assigned a numeric expression
     assigned: dict[str, None]  # names assigned by `=` anywhere
+    overwritten: int = 0  # top-level assignments assigned again before any read
 
 
 def parameters(function: ast.FunctionDef) -> list[str]:
@@ -111,7 +112,7 @@ def analyse(function: ast.FunctionDef, modules: Modules, num_names: frozenset[st
     walker.block(function.body, dict.fromkeys(parameters(function)), top_level=True)
     return Analysis(
         walker.sites, walker.statements, walker.free, walker.roles, walker.num_assigned,
-        walker.assigned,
+        walker.assigned, walker.overwritten,
     )  # fmt: skip
 
 
@@ -241,6 +242,8 @@ class _Walker:
         self.walrus: list[str] = []
         self.current: StatementSite | None = None
         self._scope: tuple[dict, int, tuple[str, ...]] = ({}, 0, ())  # see _names_in
+        self.unread: dict[str, None] = {}  # assigned at the top level, not read since
+        self.overwritten = 0
 
     def _names_in(self, bound: dict) -> tuple[str, ...]:
         """tuple(bound), made once per scope rather than once per site: the
@@ -276,10 +279,14 @@ class _Walker:
             self._note_assigned(names, node.value)
             for target in node.targets:
                 self.target(target, bound)
+            if self.current is not None and self.current.top_level:
+                self._note_overwritten(node.targets)
             return {**bound, **dict.fromkeys(names)}, False
         if isinstance(node, ast.AugAssign):
-            if isinstance(node.target, ast.Name) and node.target.id not in bound:
-                self.free[node.target.id] = None
+            if isinstance(node.target, ast.Name):
+                self.unread.pop(node.target.id, None)  # `x += 1` reads x
+                if node.target.id not in bound:
+                    self.free[node.target.id] = None
             self.target(node.target, bound)
             self.expr(node.value, node, "value", None, bound, NUM)
             return bound, False
@@ -367,6 +374,15 @@ class _Walker:
         elif isinstance(node, ast.Attribute):
             self.expr(node.value, node, "value", None, bound, OTHER)
 
+    def _note_overwritten(self, targets: list[ast.expr]) -> None:
+        """Counts `t = a` followed, at the top level, by `t = b` with no read
+        of t between: the first is dead code that bloats a program."""
+        for target in targets:
+            if isinstance(target, ast.Name):
+                if target.id in self.unread:
+                    self.overwritten += 1
+                self.unread[target.id] = None
+
     def _note_assigned(self, names: list[str], value: ast.expr) -> None:
         self.assigned.update(dict.fromkeys(names))
         if is_numeric(value, self.modules) or any(n in self.num_names for n in names):
@@ -381,6 +397,7 @@ class _Walker:
                 Site(node, parent, field, index, self._names_in(bound), role, self.current))
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
+                self.unread.pop(node.id, None)
                 if node.id not in bound:
                     self.free[node.id] = None
                 self.roles.setdefault(node.id, set()).add(role)

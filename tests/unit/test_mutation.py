@@ -537,3 +537,19 @@ def _index_as_number(program):
 def test_node_indices_are_seldom_read_as_numbers():
     children = programs(sampler(seed=8), query_of("tsp"), 300)
     assert sum(map(_index_as_number, children)) <= 0.03 * len(children)
+
+
+@pytest.mark.parametrize("body, dead", [
+    ("t = x\n    t = t + 1\n    return t", 0),  # the second reads the first
+    ("t = x\n    t = 2 * x\n    return t", 1),  # the first is never read
+    ("u = 2\n    if x > 0:\n        u = 3\n    u = 4\n    return u", 1),  # a branch reads nothing
+    ("u = 2\n    if x > u:\n        u = 3\n    u = 4\n    return u", 0),
+    ("u = 2\n    u += 1\n    u = 4\n    return u", 0),  # `+=` reads it
+    ("y = x - x\n    return y", 1),
+    ("y = 1\n    return x", 1),  # assigned and never read
+])
+def test_waste_counts_dead_assignments_and_self_cancelling_terms(body, dead):
+    from funsearch.samplers.gp_ops import waste
+
+    function = ast.parse(f"def f(x):\n    {body}\n").body[0]
+    assert waste(analyse(function, Modules(numpy="np"), frozenset())) == dead
