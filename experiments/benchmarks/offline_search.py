@@ -16,8 +16,8 @@ engine's elapsed time, and per core (divided by min(workers, cores)); then
 the median and the spread (min-max) over seeds, and the baselines scored
 the same way (`funsearch.evaluator.score_programs`, same sandbox):
 
-- TSP50: train on `train` (16 x TSP50); held out: mean gap to elkai/LKH on
-  `holdout` (64 x TSP50). Baselines: nearest neighbour (the spec's), and
+- TSP50: train on `train_large` (32 x TSP50); held out: mean gap to elkai/LKH
+  on `holdout` (64 x TSP50). Baselines: nearest neighbour (the spec's), and
   farthest insertion (a whole-tour solver of REFERENCE_SOLVERS, run on the host).
 - Bin packing: train on `train_small` (2 generated Weibull 5k instances); held out:
   excess bins over the L1 bound on FunSearch's own Weibull 5k data
