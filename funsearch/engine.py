@@ -12,7 +12,6 @@ with run length.
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures as cf
 import dataclasses
 import threading
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from funsearch import code, prompt
+from funsearch import code, database_client, prompt
 from funsearch.budget import sample_cost
 from funsearch.config import ExperimentConfig
 from funsearch.database import Prompt, Registration
@@ -31,13 +30,6 @@ from funsearch.scheduler import Outcome, Scheduler, Spent, exhausted
 from funsearch.spec import Specification
 
 _REJECTED_TEXT_CHARS = 2000
-
-# A remote database is called in batches: every call to an actor costs the
-# driver about as much as handling a sample. Registrations wait for this many,
-# or this long, and prompts are fetched this many at a time.
-_REGISTER_BATCH = 8
-_REGISTER_DELAY = 0.02
-_PROMPT_BATCH = 2
 
 
 # Requests of one sampler that may fail in a row before the run stops.
@@ -149,14 +141,8 @@ class Engine:
         self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
-        # Registrations for a remote database: collected, then sent in one call
-        # (see _send_registrations); answers are handled oldest first.
-        self._to_register: list[tuple[tuple, tuple]] = []
-        self._first_to_register = 0.0  # time.monotonic() of the oldest of them
-        self._registering: collections.deque[tuple[cf.Future, list]] = collections.deque()
-        self._remote = hasattr(self._database, "submit")
-        self._prompts: collections.deque[Prompt] = collections.deque()  # fetched ahead (remote)
-        self._prompts_coming: cf.Future | None = None
+        # Prompts and registrations: in place, or batched for a remote database.
+        self._db = database_client.client(self._database)
         self._sampler_failures = {name: 0 for name in self._samplers}
         self._broken: str | None = None
         self._stop = threading.Event()
@@ -245,27 +231,12 @@ class Engine:
                 return
             n = self._samplers[name].samples_per_prompt
             n = n if left is None else min(n, left)
-            chosen = self._next_prompt()
+            chosen = self._db.prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
                                        [parent.source for parent in chosen.parents])
             future = self._backend.submit_sample(name, query, n)
             self._pending[future] = _Pending("sample", chosen, query, name, n=n,
                                              submitted=time.monotonic())
-
-    def _next_prompt(self) -> Prompt:
-        """A prompt; from a remote database, fetched ahead in batches, the next
-        batch asked for as the last one is taken, so the loop seldom waits."""
-        if not self._remote:
-            return self._database.prompt()
-        if not self._prompts:
-            if self._prompts_coming is None:
-                self._prompts_coming = self._database.submit("prompts", _PROMPT_BATCH)
-            self._prompts.extend(self._prompts_coming.result())
-            self._prompts_coming = None
-        chosen = self._prompts.popleft()
-        if not self._prompts:
-            self._prompts_coming = self._database.submit("prompts", _PROMPT_BATCH)
-        return chosen
 
     def _prompts_in_flight(self) -> dict[str, int]:
         counts = dict.fromkeys(self._samplers, 0)
@@ -278,20 +249,17 @@ class Engine:
         return sum(p.n for p in self._pending.values() if p.kind == "sample")
 
     def _drain(self, timeout: float | None) -> None:
-        waiting = list(self._pending) + [future for future, _ in self._registering]
+        waiting = list(self._pending) + self._db.waiting()
         if not waiting:
-            self._send_registrations(force=True)
+            self._db.send(force=True)
             return
-        if self._to_register:  # wake up in time to send them
-            due = self._first_to_register + _REGISTER_DELAY - time.monotonic()
-            timeout = max(0.0, due if timeout is None else min(timeout, due))
+        wake = self._db.wake_in()  # in time to send the registrations queued
+        if wake is not None:
+            timeout = wake if timeout is None else min(timeout, wake)
         done, _ = cf.wait(waiting, timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        # Registrations are handled in the order they were sent, which is the
-        # order the database applied them: the log must replay to the same state.
-        while self._registering and self._registering[0][0].done():
-            future, contexts = self._registering.popleft()
-            for registration, context in zip(future.result(), contexts, strict=True):
-                self._after_registration(registration, *context)
+        # Registrations are handled in the order the database applied them:
+        # the log must replay to the same state.
+        self._db.deliver()
         for future in done:
             if future not in self._pending:
                 continue
@@ -303,24 +271,11 @@ class Engine:
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
-        self._send_registrations(force=not self._pending)
-
-    def _send_registrations(self, force: bool = False) -> None:
-        """Sends the registrations waiting for a remote database in one call,
-        without waiting for the answer: the loop goes on while the database
-        works. They go once there are _REGISTER_BATCH, the oldest has waited
-        _REGISTER_DELAY, or nothing else is in flight."""
-        due = time.monotonic() - self._first_to_register >= _REGISTER_DELAY
-        if self._to_register and (force or due or len(self._to_register) >= _REGISTER_BATCH):
-            arguments = [arguments for arguments, _ in self._to_register]
-            contexts = [context for _, context in self._to_register]
-            self._registering.append((self._database.submit("register_many", arguments),
-                                      contexts))
-            self._to_register = []
+        self._db.send(force=not self._pending)
 
     def _finish_in_flight(self) -> None:
         """Lets evaluations already started finish; no new samples are used."""
-        while self._pending or self._registering:
+        while self._pending or self._db.busy:
             self._drain(timeout=None)
 
     def _on_samples(self, future: cf.Future, pending: _Pending) -> None:
@@ -408,13 +363,8 @@ class Engine:
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
-        if self._remote:  # batched, see _send_registrations
-            if not self._to_register:
-                self._first_to_register = time.monotonic()
-            self._to_register.append((arguments, (pending, evaluation, seconds)))
-        else:
-            self._after_registration(self._database.register(*arguments), pending, evaluation,
-                                     seconds)
+        self._db.register(arguments, lambda registration: self._after_registration(
+            registration, pending, evaluation, seconds))
 
     def _after_registration(self, registration: Registration, pending: _Pending,
                             evaluation: Evaluation, seconds: float) -> None:
