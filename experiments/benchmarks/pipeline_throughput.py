@@ -12,6 +12,14 @@ directly and never waits (fork, jail, about 10 ms of work, result): the
 sandbox's own overhead is not the pipeline's. "sandbox alone" is the rate of
 a pool of that many workers fed the same way, the ceiling on this machine.
 
+Why it falls short shows in the last two columns, from the run log's
+evaluation durations (timed by the worker, from handing the program to a
+child to its result; so without the pipe and the dispatch that "eval time"
+includes): "in-run eval" is their mean during the search, higher than alone
+when the pipeline's own work slows evaluations by competing for the cores;
+"busy" is their sum over the workers' time, lower when the pool waits for
+work or for the dispatch. Utilization = busy x eval time / in-run eval.
+
 Two kinds of evaluation: `sleep10` waits 10 ms (the worker leaves its CPU to
 the rest of the pipeline, as an evaluation bound by I/O or an accelerator
 would) and `busy10` spins for 10 ms (the workers compete for the cores with
@@ -71,8 +79,10 @@ def sandbox_rate(input_set: str, workers: int, count: int = 200) -> float:
 
 
 def achieved_rate(runtime: str, workers: int, input_set: str, seconds: float,
-                  out: Path) -> tuple[float, float]:
-    """Sandbox evaluations per second of a search, and its duplicate fraction."""
+                  out: Path) -> tuple[float, float, float, float]:
+    """Sandbox evaluations per second of a search, its duplicate fraction, the
+    mean time an evaluation spent in a sandbox worker, and the fraction of
+    the workers' time spent evaluating (from the run log)."""
     config = config_module.from_dict({
         "name": f"throughput-{runtime}-{workers}", "seed": 0, "out": str(out),
         "problem": {"spec": str(SPEC), "inputs": input_set},
@@ -84,12 +94,17 @@ def achieved_rate(runtime: str, workers: int, input_set: str, seconds: float,
     })
     result = experiment.run(config)
     events = list(runlog.read_events(result.run_dir))
-    times = [e["t"] for e in events if e["kind"] == "evaluation" and e["sample"] is not None
-             and not e["duplicate"] and e["status"] != "lost"]
+    evaluations = [e for e in events if e["kind"] == "evaluation" and e["sample"] is not None
+                   and not e["duplicate"] and e["status"] != "lost"]
+    times = [e["t"] for e in evaluations]
     samples = sum(e["kind"] == "sample" for e in events)
     duplicates = sum(e["kind"] == "evaluation" and e["duplicate"] for e in events)
-    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return rate, duplicates / samples if samples else 0.0
+    if len(times) < 2:
+        return 0.0, 0.0, 0.0, 0.0
+    span = times[-1] - times[0]
+    durations = [e["duration"] for e in evaluations[1:]]  # the first started before the span
+    return ((len(times) - 1) / span, duplicates / samples if samples else 0.0,
+            statistics.fmean(durations), sum(durations) / (workers * span))
 
 
 def main() -> None:
@@ -105,7 +120,7 @@ def main() -> None:
 
     # One quiet local Ray instance for every Ray row (the backends join it).
     ray_runtime.connect("", num_cpus=4)
-    rows: dict[tuple[str, str, int], list[tuple[float, float, float, float]]] = {}
+    rows: dict[tuple[str, str, int], list[tuple[float, ...]]] = {}
     with tempfile.TemporaryDirectory() as out:
         # Rounds go over every row in turn, so a change in the machine's load
         # (it is shared) hits all rows alike.
@@ -115,17 +130,18 @@ def main() -> None:
                 seconds = 1 / alone[1]
                 for runtime in arguments.runtimes.split(","):
                     for workers in (1, 2):
-                        rate, duplicates = achieved_rate(runtime, workers, input_set,
-                                                         arguments.seconds, Path(out))
+                        rate, duplicates, in_run, busy = achieved_rate(
+                            runtime, workers, input_set, arguments.seconds, Path(out))
                         rows.setdefault((input_set, runtime, workers), []).append(
-                            (seconds, alone[workers], rate, duplicates))
+                            (seconds, alone[workers], rate, duplicates, in_run, busy))
     print_table(rows)
 
 
-def print_table(rows: dict[tuple[str, str, int], list[tuple[float, float, float, float]]]) -> None:
+def print_table(rows: dict[tuple[str, str, int], list[tuple[float, ...]]]) -> None:
     table = Table(title="pipeline throughput (mutation proposer, ~10 ms evaluations)")
     for column in ("evaluation", "runtime", "workers", "eval time (ms)", "capacity (/s)",
-                   "sandbox alone (/s)", "achieved (/s)", "utilization", "range", "duplicates"):
+                   "sandbox alone (/s)", "achieved (/s)", "utilization", "range", "duplicates",
+                   "in-run eval (ms)", "busy"):
         table.add_column(column, justify="right")
     for (input_set, runtime, workers), runs in rows.items():
         seconds = statistics.median(run[0] for run in runs)
@@ -136,7 +152,9 @@ def print_table(rows: dict[tuple[str, str, int], list[tuple[float, float, float,
                       f"{statistics.median(run[2] for run in runs):.0f}",
                       f"{statistics.median(utilizations):.2f}",
                       f"{min(utilizations):.2f}-{max(utilizations):.2f}",
-                      f"{statistics.median(run[3] for run in runs):.0%}")
+                      f"{statistics.median(run[3] for run in runs):.0%}",
+                      f"{1000 * statistics.median(run[4] for run in runs):.1f}",
+                      f"{statistics.median(run[5] for run in runs):.2f}")
     Console(width=160).print(table)
 
 
