@@ -41,6 +41,7 @@ rows of one run, not across runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -78,11 +79,28 @@ def sandbox_rate(input_set: str, workers: int, count: int = 200) -> float:
         pool.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """What one search's run log says about its pipeline."""
+
+    rate: float  # sandbox evaluations per second
+    duplicates: float  # fraction of the samples that were duplicates
+    in_run: float  # mean seconds an evaluation took inside its worker
+    busy: float  # fraction of the workers' time spent evaluating
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One row's measurement in one round."""
+
+    eval_seconds: float  # one worker fed directly, per evaluation
+    alone: float  # evaluations per second of the row's workers fed directly
+    search: Search
+
+
 def achieved_rate(runtime: str, workers: int, input_set: str, seconds: float,
-                  out: Path) -> tuple[float, float, float, float]:
-    """Sandbox evaluations per second of a search, its duplicate fraction, the
-    mean time an evaluation spent in a sandbox worker, and the fraction of
-    the workers' time spent evaluating (from the run log)."""
+                  out: Path) -> Search:
+    """Sandbox evaluations per second of a search, with what explains them."""
     config = config_module.from_dict({
         "name": f"throughput-{runtime}-{workers}", "seed": 0, "out": str(out),
         "problem": {"spec": str(SPEC), "inputs": input_set},
@@ -96,15 +114,15 @@ def achieved_rate(runtime: str, workers: int, input_set: str, seconds: float,
     events = list(runlog.read_events(result.run_dir))
     evaluations = [e for e in events if e["kind"] == "evaluation" and e["sample"] is not None
                    and not e["duplicate"] and e["status"] != "lost"]
-    times = [e["t"] for e in evaluations]
     samples = sum(e["kind"] == "sample" for e in events)
     duplicates = sum(e["kind"] == "evaluation" and e["duplicate"] for e in events)
-    if len(times) < 2:
-        return 0.0, 0.0, 0.0, 0.0
-    span = times[-1] - times[0]
+    duplicate_fraction = duplicates / samples if samples else 0.0
+    if len(evaluations) < 2:
+        return Search(0.0, duplicate_fraction, 0.0, 0.0)
+    span = evaluations[-1]["t"] - evaluations[0]["t"]
     durations = [e["duration"] for e in evaluations[1:]]  # the first started before the span
-    return ((len(times) - 1) / span, duplicates / samples if samples else 0.0,
-            statistics.fmean(durations), sum(durations) / (workers * span))
+    return Search(len(durations) / span, duplicate_fraction, statistics.fmean(durations),
+                  sum(durations) / (workers * span))
 
 
 def main() -> None:
@@ -120,7 +138,7 @@ def main() -> None:
 
     # One quiet local Ray instance for every Ray row (the backends join it).
     ray_runtime.connect("", num_cpus=4)
-    rows: dict[tuple[str, str, int], list[tuple[float, ...]]] = {}
+    rows: dict[tuple[str, str, int], list[Run]] = {}
     with tempfile.TemporaryDirectory() as out:
         # Rounds go over every row in turn, so a change in the machine's load
         # (it is shared) hits all rows alike.
@@ -130,31 +148,34 @@ def main() -> None:
                 seconds = 1 / alone[1]
                 for runtime in arguments.runtimes.split(","):
                     for workers in (1, 2):
-                        rate, duplicates, in_run, busy = achieved_rate(
-                            runtime, workers, input_set, arguments.seconds, Path(out))
+                        search = achieved_rate(runtime, workers, input_set,
+                                               arguments.seconds, Path(out))
                         rows.setdefault((input_set, runtime, workers), []).append(
-                            (seconds, alone[workers], rate, duplicates, in_run, busy))
+                            Run(seconds, alone[workers], search))
     print_table(rows)
 
 
-def print_table(rows: dict[tuple[str, str, int], list[tuple[float, ...]]]) -> None:
+def print_table(rows: dict[tuple[str, str, int], list[Run]]) -> None:
     table = Table(title="pipeline throughput (mutation proposer, ~10 ms evaluations)")
     for column in ("evaluation", "runtime", "workers", "eval time (ms)", "capacity (/s)",
                    "sandbox alone (/s)", "achieved (/s)", "utilization", "range", "duplicates",
                    "in-run eval (ms)", "busy"):
         table.add_column(column, justify="right")
     for (input_set, runtime, workers), runs in rows.items():
-        seconds = statistics.median(run[0] for run in runs)
-        utilizations = [run[2] * run[0] / workers for run in runs]
+        seconds = statistics.median(run.eval_seconds for run in runs)
+        utilizations = [run.search.rate * run.eval_seconds / workers for run in runs]
+        def median(field: str, runs: list[Run] = runs) -> float:
+            return statistics.median(getattr(run.search, field) for run in runs)
+
         table.add_row(input_set, runtime, str(workers), f"{1000 * seconds:.1f}",
                       f"{workers / seconds:.0f}",
-                      f"{statistics.median(run[1] for run in runs):.0f}",
-                      f"{statistics.median(run[2] for run in runs):.0f}",
+                      f"{statistics.median(run.alone for run in runs):.0f}",
+                      f"{median('rate'):.0f}",
                       f"{statistics.median(utilizations):.2f}",
                       f"{min(utilizations):.2f}-{max(utilizations):.2f}",
-                      f"{statistics.median(run[3] for run in runs):.0%}",
-                      f"{1000 * statistics.median(run[4] for run in runs):.1f}",
-                      f"{statistics.median(run[5] for run in runs):.2f}")
+                      f"{median('duplicates'):.0%}",
+                      f"{1000 * median('in_run'):.1f}",
+                      f"{median('busy'):.2f}")
     Console(width=160).print(table)
 
 
