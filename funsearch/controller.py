@@ -16,7 +16,8 @@ and a prompt may go while the position is below
 
   target = slots + gain x rate x latency,   rate = workers / evaluation_seconds,
 
-the evaluation slots (a round of evaluations running and one waiting) plus
+the evaluation slots (what the backend can usefully hold: inline a round of
+evaluations running and one waiting, with Ray two calls of two rounds) plus
 what the evaluators consume during one latency, where latency is the mean
 of the samplers' latencies weighted by their recent share of the
 evaluations sent (what sits in the pipe by Little's law). The target is the

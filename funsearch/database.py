@@ -212,17 +212,14 @@ class ProgramsDatabase:
         parents = chosen.choose(self._rng)
         return Prompt(island, chosen.epoch, parents, len(parents))
 
-    def prompts(self, count: int) -> list[Prompt]:
-        """`count` prompts from islands chosen at random: one call for a remote
-        database to answer several."""
-        return [self.prompt() for _ in range(count)]
-
-    def register_many(
-        self, registrations: list[tuple[str, ScoresPerInput, Prompt, str]]
-    ) -> list[Registration]:
-        """register() for each (source, scores, prompt, sampler) in order: one
-        call for a remote database to answer several at once."""
-        return [self.register(*arguments) for arguments in registrations]
+    def exchange(
+        self, registrations: list[tuple[str, ScoresPerInput, Prompt, str]], count: int
+    ) -> tuple[list[Registration], list[Prompt]]:
+        """register() for each (source, scores, prompt, sampler) in order, then
+        `count` prompts, which can show what was just registered: a remote
+        database answers a loop's writes and reads in one call."""
+        answers = [self.register(*arguments) for arguments in registrations]
+        return answers, [self.prompt() for _ in range(count)]
 
     def register(
         self, source: str, scores: ScoresPerInput, prompt: Prompt, sampler: str = ""

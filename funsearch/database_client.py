@@ -1,13 +1,17 @@
 """How the search loop talks to the programs database: in place, or in batches.
 
 The inline runtime's database lives in the loop's own process and is called
-directly. The Ray database lives in an actor, and every actor call costs the
-driver about as much as handling a sample; so registrations are sent in
-batches without waiting for the answer, and prompts are fetched a few at a
-time, the next few asked for before they are needed. Either way the loop
-sees the same two operations: take a prompt, register a program (its
-answer handled by a callback, in the order the database applied them, so
-the run log replays to the same state).
+directly. The Ray database lives in an actor, and an actor call is dear: on
+a 2-core machine about 1.2-1.7 ms of CPU over the caller, the actor and
+Ray's threads, more than a sample costs the loop to handle. So the loop
+calls it seldom: each call is an `exchange` that applies the registrations
+queued since the last one and returns a few prompts for later. A call goes
+when the last prompt fetched ahead is taken (the registrations ride along)
+or when the registrations have waited REGISTER_DELAY or filled a batch,
+without waiting for the answer. Either way the loop sees the same two
+operations: take a prompt, register a program (its answer handled by a
+callback, in the order the database applied them, so the run log replays
+to the same state).
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import Any
 
 from funsearch.database import Prompt, Registration
 
-# Registrations wait for this many, or this long, and prompts are fetched this many at a time.
-REGISTER_BATCH = 8
-REGISTER_DELAY = 0.02
-PROMPT_BATCH = 2
+# Registrations wait for this many, or this long, unless a prompt fetch takes
+# them first; prompts are fetched this many at a time. At the rates of a fast
+# proposer (tens of prompts a second) a fetch goes every ~0.1 s, so most
+# registrations ride along with one.
+REGISTER_BATCH = 32
+REGISTER_DELAY = 0.1
+PROMPT_BATCH = 4
 
 Answer = Callable[[Registration], None]
 
@@ -65,6 +72,7 @@ class RemoteDatabase:
         self._database = database
         self._to_register: list[tuple[tuple, Answer]] = []
         self._first_to_register = 0.0  # time.monotonic() of the oldest of them
+        # Exchanges sent and not yet delivered, with the answers their registrations await.
         self._registering: collections.deque[tuple[cf.Future, list[Answer]]] = (
             collections.deque())
         self._prompts: collections.deque[Prompt] = collections.deque()
@@ -74,13 +82,12 @@ class RemoteDatabase:
         """A prompt from the batch fetched ahead; the next batch is asked for
         as the last one is taken, so the loop seldom waits."""
         if not self._prompts:
-            if self._prompts_coming is None:
-                self._prompts_coming = self._database.submit("prompts", PROMPT_BATCH)
-            self._prompts.extend(self._prompts_coming.result())
+            coming = self._prompts_coming or self._exchange(PROMPT_BATCH)
+            self._prompts.extend(coming.result()[1])
             self._prompts_coming = None
         chosen = self._prompts.popleft()
         if not self._prompts:
-            self._prompts_coming = self._database.submit("prompts", PROMPT_BATCH)
+            self._prompts_coming = self._exchange(PROMPT_BATCH)
         return chosen
 
     def register(self, arguments: tuple, answer: Answer) -> None:
@@ -91,7 +98,7 @@ class RemoteDatabase:
         self._to_register.append((arguments, answer))
 
     def waiting(self) -> list[cf.Future]:
-        """The registration batches sent and not answered yet."""
+        """The exchanges sent and not delivered yet."""
         return [future for future, _ in self._registering]
 
     def wake_in(self) -> float | None:
@@ -101,29 +108,33 @@ class RemoteDatabase:
         return max(0.0, self._first_to_register + REGISTER_DELAY - time.monotonic())
 
     def deliver(self) -> None:
-        """Hands answered registrations to their callbacks, oldest batch first:
-        the order the database applied them."""
+        """Hands answered registrations to their callbacks, oldest exchange
+        first: the order the database applied them."""
         while self._registering and self._registering[0][0].done():
             future, answers = self._registering.popleft()
-            for registration, answer in zip(future.result(), answers, strict=True):
+            for registration, answer in zip(future.result()[0], answers, strict=True):
                 answer(registration)
 
     def send(self, force: bool = False) -> None:
-        """Sends the queued registrations in one call, without waiting for the
-        answer: the loop goes on while the database works. They go once there
-        are REGISTER_BATCH, the oldest has waited REGISTER_DELAY, or `force`
-        (nothing else is in flight)."""
+        """Sends the queued registrations without waiting for the answer (the
+        loop goes on while the database works) once there are REGISTER_BATCH,
+        the oldest has waited REGISTER_DELAY, or `force` (nothing else is in
+        flight)."""
         due = time.monotonic() - self._first_to_register >= REGISTER_DELAY
         if self._to_register and (force or due or len(self._to_register) >= REGISTER_BATCH):
-            arguments = [arguments for arguments, _ in self._to_register]
-            answers = [answer for _, answer in self._to_register]
-            self._registering.append((self._database.submit("register_many", arguments),
-                                      answers))
-            self._to_register = []
+            self._exchange(0)
+
+    def _exchange(self, prompts: int) -> cf.Future:
+        """One call: the queued registrations, then `prompts` prompts."""
+        arguments = [arguments for arguments, _ in self._to_register]
+        future = self._database.submit("exchange", arguments, prompts)
+        self._registering.append((future, [answer for _, answer in self._to_register]))
+        self._to_register = []
+        return future
 
     @property
     def busy(self) -> bool:
-        """Registrations queued or sent and not yet answered."""
+        """Registrations queued or sent and not yet delivered."""
         return bool(self._to_register or self._registering)
 
 

@@ -25,45 +25,87 @@ class ThreadedDatabase:
         self.database = ProgramsDatabase(config, seed=0)
         self.database.register_initial("def f(x):\n    return x\n", {"a": 1.0})
         self._executor = cf.ThreadPoolExecutor(max_workers=1)
-        self.calls: list[tuple[str, int]] = []
+        self.calls: list[tuple[int, int]] = []  # (registrations, prompts) of each exchange
 
     def submit(self, method: str, *args):
-        self.calls.append((method, len(args[0]) if method == "register_many" else args[0]))
-        return self._executor.submit(getattr(self.database, method), *args)
+        assert method == "exchange"
+        registrations, prompts = args
+        self.calls.append((len(registrations), prompts))
+        return self._executor.submit(self.database.exchange, *args)
 
 
 def _program(i: int) -> str:
     return f"def f(x):\n    return x + {i}\n"
 
 
-def test_registrations_go_in_batches_and_are_answered_in_order():
-    remote = ThreadedDatabase()
-    client = database_client.RemoteDatabase(remote)
-    answered: list[int] = []
-    total = database_client.REGISTER_BATCH * 2 + 3
-    for i in range(total):
-        prompt = client.prompt()
-        client.register((_program(i), {"a": 2.0 + i}, prompt, "s"),
-                        lambda registration, i=i: answered.append((i, registration.program.source)))
-        client.send()  # sends only a full batch (the delay has not passed)
-    assert client.busy
+def _drain(client: database_client.RemoteDatabase) -> None:
     client.send(force=True)
     while client.waiting():
         cf.wait(client.waiting())
         client.deliver()
+
+
+def test_registrations_ride_with_prompt_fetches_and_are_answered_in_order():
+    remote = ThreadedDatabase()
+    client = database_client.RemoteDatabase(remote)
+    answered: list[tuple[int, str]] = []
+    batch = database_client.PROMPT_BATCH
+    total = 3 * batch + 1
+    for i in range(total):
+        prompt = client.prompt()
+        client.register((_program(i), {"a": 2.0 + i}, prompt, "s"),
+                        lambda registration, i=i: answered.append((i, registration.program.source)))
+        client.send()  # neither a full batch nor due: they wait for the next fetch
+    _drain(client)
     assert [i for i, _ in answered] == list(range(total))
     assert all(source == _program(i) for i, source in answered)
-    sizes = [size for method, size in remote.calls if method == "register_many"]
-    assert sizes == [database_client.REGISTER_BATCH] * 2 + [3]
+    # The first prompt waits for a fetch; from then on a fetch goes as the last
+    # prompt fetched ahead is taken, with the registrations queued by then.
+    assert remote.calls == [(0, batch), (batch - 1, batch), (batch, batch), (batch, batch),
+                            (2, 0)]
     assert len(remote.database.programs()) == 2 + total  # the initial program on each island
     assert not client.busy
 
 
+def test_a_full_batch_of_registrations_goes_without_waiting_for_a_fetch():
+    remote = ThreadedDatabase()
+    client = database_client.RemoteDatabase(remote)
+    prompt = client.prompt()
+    for i in range(database_client.REGISTER_BATCH + 1):
+        client.register((_program(i), {"a": 2.0 + i}, prompt, "s"), lambda registration: None)
+        client.send()
+    assert remote.calls[1:] == [(database_client.REGISTER_BATCH, 0)]
+    _drain(client)
+    assert remote.calls[-1] == (1, 0)
+
+
+def test_prompts_show_the_registrations_sent_with_their_fetch():
+    remote = ThreadedDatabase()
+    client = database_client.RemoteDatabase(remote)
+    prompts = [client.prompt() for _ in range(database_client.PROMPT_BATCH - 1)]
+    best = "def f(x):\n    return x * 100\n"
+    for prompt in prompts:  # a much better program on every island
+        client.register((best, {"a": 100.0}, prompt, "s"), lambda registration: None)
+    client.register((best, {"a": 100.0}, client.prompt(), "s"), lambda registration: None)
+    # The fetch ahead went as the batch's last prompt was taken, carrying the
+    # registrations of the first ones: the islands they reached show them.
+    islands = {prompt.island for prompt in prompts}
+    shown = [max(parent.score for parent in prompt.parents)
+             for prompt in [client.prompt() for _ in range(database_client.PROMPT_BATCH)]
+             if prompt.island in islands]
+    assert shown and all(score == 100.0 for score in shown)
+    _drain(client)
+
+
 def test_queued_registrations_are_due_after_the_delay():
     client = database_client.RemoteDatabase(ThreadedDatabase())
+    prompt = client.prompt()
+    _drain(client)  # the fetch ahead
     assert client.wake_in() is None
-    client.register((_program(1), {"a": 2.0}, client.prompt(), "s"), lambda registration: None)
+    client.register((_program(1), {"a": 2.0}, prompt, "s"), lambda registration: None)
     assert 0 < client.wake_in() <= database_client.REGISTER_DELAY
+    client.send()
+    assert client.waiting() == []
     time.sleep(database_client.REGISTER_DELAY)
     assert client.wake_in() == 0
     client.send()
@@ -77,7 +119,7 @@ def test_prompts_are_fetched_in_batches_the_next_asked_for_ahead():
     for _ in range(2 * batch):
         client.prompt()
     # Two batches used, and the third already asked for.
-    assert remote.calls == [("prompts", batch)] * 3
+    assert remote.calls == [(0, batch)] * 3
 
 
 def test_a_local_database_answers_at_once():
