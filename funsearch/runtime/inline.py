@@ -12,7 +12,7 @@ from funsearch.config import ExperimentConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluator, make_pool
 from funsearch.prompt import Query, parse_samples
-from funsearch.samplers import Sample, Sampler, make_sampler
+from funsearch.samplers import Sample, Sampler, make_sampler, threads
 from funsearch.spec import Specification
 
 
@@ -26,8 +26,8 @@ class InlineBackend:
         self._samplers = samplers or {
             sampler.name: make_sampler(sampler, seed=config.seed) for sampler in config.samplers
         }
-        threads = sum(sampler.max_concurrency for sampler in config.samplers)
-        self._threads = cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sampler")
+        count = sum(threads(sampler) for sampler in config.samplers)
+        self._threads = cf.ThreadPoolExecutor(max_workers=count, thread_name_prefix="sampler")
         settings = config.evaluator
         pool = make_pool(spec, settings.workers, settings.timeout, settings.memory_mb,
                          settings.isolation)

@@ -41,7 +41,7 @@ from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
 from funsearch.prompt import Query, parse_samples
 from funsearch.runtime.replicas import EventSink, Replicas, describe
-from funsearch.samplers import Sampler, make_sampler
+from funsearch.samplers import Sampler, make_sampler, threads
 
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
@@ -208,7 +208,7 @@ class RayBackend:
         self._samplers: dict[str, Replicas] = {}
         for sampler in config.samplers:
             options = {"num_cpus": _sampler_cpus(sampler), "num_gpus": sampler.gpus_per_replica,
-                       "max_concurrency": sampler.max_concurrency, "max_restarts": -1,
+                       "max_concurrency": threads(sampler), "max_restarts": -1,
                        "max_task_retries": 0}
             replicas = [
                 _SamplerActor.options(**options).remote(

@@ -63,6 +63,13 @@ def make_sampler(config: SamplerConfig, seed: int = 0) -> Sampler:
     return sampler
 
 
+def threads(config: SamplerConfig) -> int:
+    """Threads worth calling a sampler from at once: its max_concurrency,
+    except the mutation proposer's one (see MutationSampler). More prompts
+    than that may still be out; they wait their turn in order."""
+    return 1 if config.backend == "mutation" else config.max_concurrency
+
+
 def _make_backend(config: SamplerConfig, seed: int) -> Sampler:
     if config.backend == "mutation":
         from funsearch.samplers.mutation import MutationSampler

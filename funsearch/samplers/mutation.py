@@ -19,6 +19,7 @@ import ast
 import collections
 import copy
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -193,10 +194,15 @@ class _Prompt:
 
 
 class MutationSampler:
-    """Proposes function bodies by AST mutation and crossover; needs no model."""
+    """Proposes function bodies by AST mutation and crossover; needs no model.
+
+    One request at a time (a lock): the work is pure Python, so requests on
+    several threads would only take turns at the GIL, and they would draw
+    from the one random generator in whatever order the threads ran."""
 
     def __init__(self, config: SamplerConfig, seed: int = 0) -> None:
         self.name = config.name
+        self._lock = threading.Lock()
         self.settings = parse_settings(config)
         self._rng = np.random.default_rng(seed)
         self._parsed: collections.OrderedDict[str, _Version] = collections.OrderedDict()
@@ -205,6 +211,10 @@ class MutationSampler:
         self._recent_order: collections.deque[str] = collections.deque()
 
     def sample(self, query: Query, n: int) -> list[Sample]:
+        with self._lock:
+            return self._sample(query, n)
+
+    def _sample(self, query: Query, n: int) -> list[Sample]:
         start = time.perf_counter()
         prompt = self._prompt(query)
         seen = self._recent | {version.body for version in prompt.versions}

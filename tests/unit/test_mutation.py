@@ -9,6 +9,7 @@ import ast
 import math
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -229,6 +230,38 @@ def test_same_seed_and_queries_give_the_same_samples():
     assert texts == [[s.text for s in second.sample(q, 4)] for q in queries]
     other = [[s.text for s in sampler(seed=8).sample(q, 4)] for q in queries]
     assert other != texts
+
+
+def test_requests_from_many_threads_give_what_one_thread_would():
+    """The engine calls a sampler from several threads: the proposer serves one
+    request at a time, so each gets what the same requests made one after the
+    other, in the order served, would get."""
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads that could interleave do
+    try:
+        gp = sampler(seed=5)
+        served = []
+        unlocked = gp._sample
+
+        def logged(query, n):
+            result = unlocked(query, n)
+            served.append((query, [s.text for s in result]))
+            return result
+
+        gp._sample = logged
+        queries = [query_of(name) for name in PARENTS]
+        threads = [threading.Thread(target=lambda q=q: [gp.sample(q, 4) for _ in range(3)])
+                   for q in queries * 2]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert len(served) == 3 * len(threads)
+    alone = sampler(seed=5)
+    assert [texts for _, texts in served] == [
+        [s.text for s in alone.sample(query, 4)] for query, _ in served]
 
 
 def test_make_sampler_builds_it_from_the_config():
