@@ -52,15 +52,13 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def request(
-        self, message: dict[str, Any], deadline: float, max_bytes: int
-    ) -> tuple[dict[str, Any], bytes]:
+    def send(self, message: dict[str, Any]) -> None:
+        """One request; the worker takes it when it is done with those before it."""
         try:
             self._in.write(json.dumps(message).encode() + b"\n")
             self._in.flush()
         except (BrokenPipeError, OSError, ValueError) as error:
             raise WorkerLost(f"could not send the request: {error}") from None
-        return self.receive(deadline, max_bytes)
 
     def receive(self, deadline: float, max_bytes: int) -> tuple[dict[str, Any], bytes]:
         """One answer: a header line and its payload, each at most `max_bytes`."""

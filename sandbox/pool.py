@@ -2,9 +2,11 @@
 
 Each worker (sandbox/worker.py, started under bubblewrap where it works) has
 imported the spec once; an evaluation is one fork of a worker, jailed, with a
-deadline enforced from outside. The pool survives anything a program does: a
-worker that dies or stops answering is killed and replaced, and the queue of
-evaluations waiting for a worker is never dropped.
+deadline enforced from outside. While a worker evaluates, the next evaluation
+already waits in its pipe, so it never waits for the host between two. The
+pool survives anything a program does: a worker that dies or stops answering
+is killed and replaced, and the queue of evaluations waiting for a worker is
+never dropped.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class SandboxError(RuntimeError):
 class _Job:
     request: dict[str, Any]
     future: concurrent.futures.Future[Outcome]
+    cancelled: bool = False  # while it waited in a worker's pipe: its answer is dropped
 
 
 class SandboxPool:
@@ -252,19 +255,50 @@ class SandboxPool:
         finally:
             self._started[slot].set()
         try:
-            job = self._claim(slot) or self._inbox[slot].get()
-            while job is not None:
-                running = job.future.set_running_or_notify_cancel()
-                outcome = self._evaluate(slot, job) if running else None
-                following = self._claim(slot)  # idle again before the caller hears
-                if outcome is not None:
-                    job.future.set_result(outcome)
-                job = following or self._inbox[slot].get()
+            self._feed(slot)
         finally:
             worker = self._workers[slot]
             self._workers[slot] = None
             if worker is not None:
                 worker.close()
+
+    def _feed(self, slot: int) -> None:
+        """Runs the slot's jobs until the pool closes.
+
+        While the worker evaluates one job, the next one from the backlog
+        already waits in its pipe, so the worker starts it the moment it has
+        answered: the host's turn-around (this thread waking, reading the
+        answer, handing out work; slow when the machine is busy) is off the
+        worker's path. A job waiting there starts (its future runs) only when
+        the one before it has been answered; if the worker is lost first, it
+        never ran and goes back to the backlog."""
+        sent: collections.deque[_Job] = collections.deque()  # in the worker, oldest first
+        job = self._claim(slot) or self._inbox[slot].get()
+        while job is not None or sent:
+            if job is not None:
+                if job.future.set_running_or_notify_cancel():
+                    failed = self._send(slot, job)
+                    if failed is None:
+                        sent.append(job)
+                    else:
+                        job.future.set_result(failed)
+                job = None if sent else (self._claim(slot) or self._inbox[slot].get())
+                continue
+            if len(sent) == 1:
+                self._send_ahead(slot, sent)
+            head = sent.popleft()
+            outcome, replaced = self._answer(slot, head)
+            if replaced:  # what waited in the lost worker's pipe never ran
+                while sent:
+                    self._requeue(sent.pop())
+            elif sent and not sent[0].future.set_running_or_notify_cancel():
+                sent[0].cancelled = True  # it runs anyway; nobody hears of it
+            if not sent:
+                job = self._claim(slot)  # idle again before the caller hears
+            if not head.cancelled:
+                head.future.set_result(outcome)
+            if not sent and job is None:
+                job = self._inbox[slot].get()
 
     def _claim(self, slot: int) -> _Job | None:
         """The next job from the backlog, or None with the slot marked idle."""
@@ -274,7 +308,35 @@ class SandboxPool:
             self._idle.append(slot)
             return None
 
-    def _evaluate(self, slot: int, job: _Job) -> Outcome:
+    def _send_ahead(self, slot: int, sent: collections.deque[_Job]) -> None:
+        """Puts the next job from the backlog, if any, behind the running one."""
+        with self._lock:
+            if not self._backlog or self._closed:
+                return
+            job = self._backlog.popleft()
+        worker = self._workers[slot]
+        try:
+            assert worker is not None  # the running job was sent to it
+            worker.send(job.request)
+        except WorkerLost:  # the running job's answer will say so
+            self._requeue(job)
+            return
+        sent.append(job)
+
+    def _requeue(self, job: _Job) -> None:
+        """A job that never ran, first in line again (to an idle slot if one waits)."""
+        with self._lock:
+            if not self._closed:
+                if self._idle:
+                    self._inbox[self._idle.pop()].put(job)
+                else:
+                    self._backlog.appendleft(job)
+                return
+        job.future.cancel()
+
+    def _send(self, slot: int, job: _Job) -> Outcome | None:
+        """Hands the job to the slot's worker (started anew if it is gone);
+        the Outcome if that failed."""
         worker = self._workers[slot]
         if worker is not None and worker.process.poll() is not None:
             self._replace(slot, worker)  # died while idle: not this evaluation's doing
@@ -284,23 +346,36 @@ class SandboxPool:
                 worker = self._workers[slot] = self._start(slot)
             except SandboxError as error:
                 return Outcome("error", None, f"sandbox worker could not start: {error}")
+        try:
+            worker.send(job.request)
+        except WorkerLost as error:
+            self._replace(slot, worker)
+            return Outcome("crashed", None, f"the sandbox worker was lost ({error})")
+        return None
+
+    def _answer(self, slot: int, job: _Job) -> tuple[Outcome, bool]:
+        """The worker's answer to its oldest job, and whether the worker was
+        replaced (lost, or no answer in time)."""
+        worker = self._workers[slot]
+        assert worker is not None  # the job was sent to it
         input_set = job.request["input_set"]
         grace = ANSWER_GRACE + (0.0 if input_set in worker.warm else INPUT_BUILD_GRACE)
         began = time.monotonic()
         try:
             deadline = began + self.limits.timeout + grace
-            header, payload = worker.request(job.request, deadline, self._answer_bytes)
+            header, payload = worker.receive(deadline, self._answer_bytes)
         except (WorkerLost, WorkerHung) as error:
             self._replace(slot, worker)
             duration = time.monotonic() - began
             if self._closed:
-                return Outcome("error", None, "the sandbox pool was closed", duration)
+                return Outcome("error", None, "the sandbox pool was closed", duration), True
             if isinstance(error, WorkerHung):
                 detail = "the sandbox worker did not answer in time; it was replaced"
-                return Outcome("timeout", None, detail, duration)
-            return Outcome("crashed", None, f"the sandbox worker was lost ({error})", duration)
+                return Outcome("timeout", None, detail, duration), True
+            detail = f"the sandbox worker was lost ({error})"
+            return Outcome("crashed", None, detail, duration), True
         worker.warm.add(input_set)
-        return _outcome(header, payload)
+        return _outcome(header, payload), False
 
     def _replace(self, slot: int, worker: WorkerProcess) -> None:
         worker.close()

@@ -260,6 +260,41 @@ def test_a_spec_that_runs_a_thread_is_forked_the_safe_way_with_the_same_draws(tm
 WHERE = "import os\nfolder = os.stat('.')\nreturn [folder.st_dev, folder.st_ino]"
 
 
+def test_the_next_job_waits_in_the_worker_so_a_slow_host_does_not_delay_it(spec_path,
+                                                                           monkeypatch):
+    """The host takes 0.3 s over each answer here (a busy machine); the next
+    job is already in the worker's pipe, so it starts when the last one ends."""
+    answer = pool_module._outcome
+
+    def slow(header, payload):
+        time.sleep(0.3)
+        return answer(header, payload)
+
+    with SandboxPool(spec_path, workers=1, isolation="process") as sandbox:
+        sandbox.run(program("return 0"), "total", "train", ["a"])  # input set built
+        monkeypatch.setattr(pool_module, "_outcome", slow)
+        first = sandbox.submit(program("import time\ntime.sleep(0.2)\nreturn time.time()"),
+                               "total", "train", ["a"])
+        second = sandbox.submit(program("import time\nreturn time.time()"),
+                                "total", "train", ["a"])
+        [first_ended], [second_started] = first.result().outputs, second.result().outputs
+    assert 0 < second_started - first_ended < 0.2
+
+
+def test_a_job_cancelled_while_waiting_in_a_worker_is_dropped(spec_path):
+    with SandboxPool(spec_path, workers=1, isolation="process") as sandbox:
+        running = sandbox.submit(program("import time\ntime.sleep(0.5)\nreturn 1"),
+                                 "total", "train", ["a"])
+        waiting = sandbox.submit(program("return 2"), "total", "train", ["a"])
+        while not running.running():
+            time.sleep(0.01)
+        time.sleep(0.1)  # the waiting job is in the worker's pipe by now
+        assert waiting.cancel()
+        assert running.result().outputs == [1]
+        assert sandbox.run(program("return 3"), "total", "train", ["a"]).outputs == [3]
+        assert waiting.cancelled()
+
+
 def test_evaluations_one_at_a_time_go_to_the_worker_that_was_free_last(pool):
     """Each worker evaluates in a folder of its own (its own /tmp under bwrap)."""
     concurrent = [
