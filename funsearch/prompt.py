@@ -30,46 +30,57 @@ SYSTEM_MESSAGE = (
 class Query:
     """What a sampler is asked to continue.
 
+    The texts are made on first use, by the sampler that needs them (a model's
+    prompt; the mutation proposer reads the versions alone): renaming the
+    versions is most of a prompt's cost, and with Ray it is then paid in the
+    sampler's process, not in the search loop's.
+
     Attributes:
       function_name: the evolved function's name in the spec.
       version: the version the sampler writes (`f_v{version}`).
       versions: the programs shown, weakest first, each named function_name.
+      preface: the spec's imports (what names a program may use).
       completion: FunSearch-style text ending in the header of `f_v{version}`.
       messages: the same request as chat messages.
-      preface: the spec's imports (what names a program may use).
       head: the header and docstring a new program gets (those of the
-        strongest version): computed once here, used for every sample.
+        strongest version), made once for all of the prompt's samples.
     """
 
     function_name: str
     version: int
     versions: tuple[str, ...]
-    completion: str
-    messages: tuple[dict[str, str], ...]
     preface: str = ""
-    head: str = ""
+
+    @functools.cached_property
+    def completion(self) -> str:
+        name, version = self.function_name, self.version
+        shown = [_shown(program, name, index) for index, program in enumerate(self.versions)]
+        head = _header(self.versions[-1], f"{name}_v{version}")
+        doc = f'    """Improved version of `{name}_v{version - 1}`."""\n'
+        text = (self.preface.rstrip() + "\n\n\n" if self.preface.strip() else "")
+        return text + "\n\n".join(shown) + "\n\n" + head + doc
+
+    @functools.cached_property
+    def messages(self) -> tuple[dict[str, str], ...]:
+        user = (
+            self.completion.rstrip()
+            + f"\n\n\nWrite `{self.function_name}_v{self.version}`, a better version of the "
+            "functions above. Reply with the complete function in one ```python block."
+        )
+        return ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
+
+    @functools.cached_property
+    def head(self) -> str:
+        return _program_head(self.versions[-1])
 
     def program_head(self) -> str:
         """The header and docstring a new program gets."""
-        return self.head or _program_head(self.versions[-1])
+        return self.head
 
 
 def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     """The query for a prompt whose programs are `versions`, weakest first."""
-    version = len(versions)
-    shown = [_shown(program, function_name, index) for index, program in enumerate(versions)]
-    head = _header(versions[-1], f"{function_name}_v{version}")
-    doc = f'    """Improved version of `{function_name}_v{version - 1}`."""\n'
-    completion = (preface.rstrip() + "\n\n\n" if preface.strip() else "") + "\n\n".join(shown)
-    completion += "\n\n" + head + doc
-    user = (
-        completion.rstrip()
-        + f"\n\n\nWrite `{function_name}_v{version}`, a better version of the "
-        "functions above. Reply with the complete function in one ```python block."
-    )
-    messages = ({"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user})
-    return Query(function_name, version, tuple(versions), completion, messages, preface,
-                 _program_head(versions[-1]))
+    return Query(function_name, len(versions), tuple(versions), preface)
 
 
 # Prompts show the same strong programs again and again: each one's renamed
