@@ -3,9 +3,11 @@
 Host side: `pool.SandboxPool(spec_path, workers, limits, isolation)` with
 `submit`/`run(program, function_name, input_set, input_ids) -> Outcome`.
 
-- pool.py        the pool: one thread per worker slot, a shared queue, typed outcomes;
+- pool.py        the pool: one thread per worker slot, a shared queue, the next job
+                 waiting in each worker;
                  dead or hung workers are replaced and no queued evaluation is lost.
-- connection.py  the host's end of one worker process and its JSON protocol.
+- connection.py  the host's end of one worker process and its JSON protocol, down to
+                 the typed Outcome of an answer.
 - worker.py      the warm worker (run as a script, standard library only): imports
                  the spec once with a stub `funsearch`, builds input sets on use.
 - child.py       one evaluation: a child forked ahead of its request, jailed, run,

@@ -1,4 +1,5 @@
-"""The host's end of one sandbox worker: its process and its protocol (see worker.py).
+"""The host's end of one sandbox worker: its process and its protocol (see
+worker.py), down to the Outcome an answer means.
 
 The worker is our code, but it runs the spec and sits next to untrusted
 children, so its answers are read defensively: sizes are bounded, anything
@@ -8,6 +9,7 @@ deadline is hung. Either way the pool kills it and starts another.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -18,6 +20,31 @@ import time
 from typing import Any
 
 from sandbox import isolation
+
+STATUSES = ("ok", "timeout", "memory", "crashed", "error", "invalid_output", "forbidden")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one evaluation came to.
+
+    Attributes:
+      status: "ok" | "timeout" | "memory" | "crashed" (a signal, or exiting
+        without a result) | "error" (an exception) | "invalid_output" (not
+        JSON, too big, wrong shape) | "forbidden" (a blocked system call).
+      outputs: one JSON value per requested input id, in order (status ok).
+      detail: e.g. "ZeroDivisionError: division by zero [input 3]",
+        "killed by SIGSEGV".
+      duration: wall seconds of the evaluation.
+      stdout, stderr: what the program printed, capped.
+    """
+
+    status: str
+    outputs: list[Any] | None
+    detail: str = ""
+    duration: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
 
 
 class WorkerLost(Exception):
@@ -131,3 +158,27 @@ class WorkerProcess:
                 stream.close()  # type: ignore[union-attr]
             except OSError:
                 pass
+
+
+def outcome(header: dict[str, Any], payload: bytes) -> Outcome:
+    """The worker's answer as an Outcome; the outputs are parsed here, as data only."""
+    status = header.get("status")
+    fields = {
+        "detail": str(header.get("detail", "")),
+        "duration": float(header.get("duration", 0.0)),
+        "stdout": str(header.get("stdout", "")),
+        "stderr": str(header.get("stderr", "")),
+    }
+    if status not in STATUSES:
+        return Outcome("error", None, **{**fields, "detail": f"unknown status {status!r}"})
+    if status != "ok":
+        return Outcome(status, None, **fields)
+    try:
+        outputs = json.loads(payload)
+    except (ValueError, RecursionError) as error:
+        return Outcome("invalid_output", None, **{**fields, "detail": f"not JSON: {error}"})
+    expected = header.get("inputs")
+    if not isinstance(outputs, list) or len(outputs) != expected:
+        detail = f"expected a list of {expected} outputs"
+        return Outcome("invalid_output", None, **{**fields, "detail": detail})
+    return Outcome("ok", outputs, **fields)

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import isolation as _isolation
-from sandbox.connection import WorkerHung, WorkerLost, WorkerProcess
+from sandbox.connection import Outcome, WorkerHung, WorkerLost, WorkerProcess, outcome
 
-STATUSES = ("ok", "timeout", "memory", "crashed", "error", "invalid_output", "forbidden")
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 
 # How long a worker may take beyond the evaluation's own deadline before the
@@ -72,29 +71,6 @@ class Limits:
         if self.cpu_seconds is None:
             values["cpu_seconds"] = math.ceil(self.timeout) + 1
         return values
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What one evaluation came to.
-
-    Attributes:
-      status: "ok" | "timeout" | "memory" | "crashed" (a signal, or exiting
-        without a result) | "error" (an exception) | "invalid_output" (not
-        JSON, too big, wrong shape) | "forbidden" (a blocked system call).
-      outputs: one JSON value per requested input id, in order (status ok).
-      detail: e.g. "ZeroDivisionError: division by zero [input 3]",
-        "killed by SIGSEGV".
-      duration: wall seconds of the evaluation.
-      stdout, stderr: what the program printed, capped.
-    """
-
-    status: str
-    outputs: list[Any] | None
-    detail: str = ""
-    duration: float = 0.0
-    stdout: str = ""
-    stderr: str = ""
 
 
 class SandboxError(RuntimeError):
@@ -375,7 +351,7 @@ class SandboxPool:
             detail = f"the sandbox worker was lost ({error})"
             return Outcome("crashed", None, detail, duration), True
         worker.warm.add(input_set)
-        return _outcome(header, payload), False
+        return outcome(header, payload), False
 
     def _replace(self, slot: int, worker: WorkerProcess) -> None:
         worker.close()
@@ -422,27 +398,3 @@ def _resolve(requested: str, bind_paths: tuple[str, ...]) -> _isolation.Choice:
         return _isolation.resolve(requested, bind_paths)
     except _isolation.IsolationError as error:
         raise SandboxError(str(error)) from None
-
-
-def _outcome(header: dict[str, Any], payload: bytes) -> Outcome:
-    """The worker's answer as an Outcome; the outputs are parsed here, as data only."""
-    status = header.get("status")
-    fields = {
-        "detail": str(header.get("detail", "")),
-        "duration": float(header.get("duration", 0.0)),
-        "stdout": str(header.get("stdout", "")),
-        "stderr": str(header.get("stderr", "")),
-    }
-    if status not in STATUSES:
-        return Outcome("error", None, **{**fields, "detail": f"unknown status {status!r}"})
-    if status != "ok":
-        return Outcome(status, None, **fields)
-    try:
-        outputs = json.loads(payload)
-    except (ValueError, RecursionError) as error:
-        return Outcome("invalid_output", None, **{**fields, "detail": f"not JSON: {error}"})
-    expected = header.get("inputs")
-    if not isinstance(outputs, list) or len(outputs) != expected:
-        detail = f"expected a list of {expected} outputs"
-        return Outcome("invalid_output", None, **{**fields, "detail": detail})
-    return Outcome("ok", outputs, **fields)

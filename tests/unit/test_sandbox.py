@@ -264,7 +264,7 @@ def test_the_next_job_waits_in_the_worker_so_a_slow_host_does_not_delay_it(spec_
                                                                            monkeypatch):
     """The host takes 0.3 s over each answer here (a busy machine); the next
     job is already in the worker's pipe, so it starts when the last one ends."""
-    answer = pool_module._outcome
+    answer = pool_module.outcome
 
     def slow(header, payload):
         time.sleep(0.3)
@@ -272,7 +272,7 @@ def test_the_next_job_waits_in_the_worker_so_a_slow_host_does_not_delay_it(spec_
 
     with SandboxPool(spec_path, workers=1, isolation="process") as sandbox:
         sandbox.run(program("return 0"), "total", "train", ["a"])  # input set built
-        monkeypatch.setattr(pool_module, "_outcome", slow)
+        monkeypatch.setattr(pool_module, "outcome", slow)
         first = sandbox.submit(program("import time\ntime.sleep(0.2)\nreturn time.time()"),
                                "total", "train", ["a"])
         second = sandbox.submit(program("import time\nreturn time.time()"),
