@@ -73,10 +73,6 @@ class Query:
     def head(self) -> str:
         return _program_head(self.versions[-1])
 
-    def program_head(self) -> str:
-        """The header and docstring a new program gets."""
-        return self.head
-
 
 def build_query(preface: str, function_name: str, versions: list[str]) -> Query:
     """The query for a prompt whose programs are `versions`, weakest first."""
@@ -156,7 +152,7 @@ def _program_tree(text: str, query: Query) -> ast.Module:
     name = query.function_name
     try:
         body = code.trim_completion(text, name)
-        tree = code.parse(query.program_head() + body)
+        tree = code.parse(query.head + body)
     except code.CodeError as error:
         raise Rejection(f"not code: {error}") from None
     own_version = f"{name}_v{query.version}"

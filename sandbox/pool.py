@@ -172,11 +172,7 @@ class SandboxPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the sandbox pool is closed")
-            job = _Job(request, future)
-            if self._idle:
-                self._inbox[self._idle.pop()].put(job)
-            else:
-                self._backlog.append(job)
+            self._hand_out(_Job(request, future))
         return future
 
     def run(
@@ -263,7 +259,7 @@ class SandboxPool:
             if len(sent) == 1:
                 self._send_ahead(slot, sent)
             head = sent.popleft()
-            outcome, replaced = self._answer(slot, head)
+            answered, replaced = self._answer(slot, head)
             if replaced:  # what waited in the lost worker's pipe never ran
                 while sent:
                     self._requeue(sent.pop())
@@ -272,7 +268,7 @@ class SandboxPool:
             if not sent:
                 job = self._claim(slot)  # idle again before the caller hears
             if not head.cancelled:
-                head.future.set_result(outcome)
+                head.future.set_result(answered)
             if not sent and job is None:
                 job = self._inbox[slot].get()
 
@@ -300,15 +296,22 @@ class SandboxPool:
         sent.append(job)
 
     def _requeue(self, job: _Job) -> None:
-        """A job that never ran, first in line again (to an idle slot if one waits)."""
+        """A job that never ran, first in line again."""
         with self._lock:
             if not self._closed:
-                if self._idle:
-                    self._inbox[self._idle.pop()].put(job)
-                else:
-                    self._backlog.appendleft(job)
+                self._hand_out(job, first=True)
                 return
         job.future.cancel()
+
+    def _hand_out(self, job: _Job, first: bool = False) -> None:
+        """To an idle slot if one waits, else into the backlog (at its head if
+        `first`). The caller holds the lock."""
+        if self._idle:
+            self._inbox[self._idle.pop()].put(job)
+        elif first:
+            self._backlog.appendleft(job)
+        else:
+            self._backlog.append(job)
 
     def _send(self, slot: int, job: _Job) -> Outcome | None:
         """Hands the job to the slot's worker (started anew if it is gone);

@@ -264,7 +264,7 @@ class MutationSampler:
         bodies: dict[str, int] = {}
         for index, version in enumerate(versions):
             bodies[version.body] = index  # the strongest copy of a body wins
-        return _Prompt(versions, ctx, sorted(bodies.values()), _head(query.program_head()))
+        return _Prompt(versions, ctx, sorted(bodies.values()), _head(query.head))
 
     def _version(self, program: str, modules: Modules) -> _Version:
         key = repr(modules) + program
