@@ -260,9 +260,10 @@ class Engine:
         # Registrations are handled in the order the database applied them:
         # the log must replay to the same state.
         self._db.deliver()
-        for future in done:
-            if future not in self._pending:
-                continue
+        # In the order they were sent, not the set's: when a wait returns more than
+        # one (the sandbox answers evaluations back to back), the log and the
+        # database see them in the same order in every run.
+        for future in [future for future in self._pending if future in done]:
             pending = self._pending.pop(future)
             if pending.kind == "sample":
                 self._on_samples(future, pending)

@@ -9,6 +9,7 @@ import itertools
 import json
 import runpy
 import textwrap
+import time
 
 import pytest
 
@@ -181,3 +182,29 @@ def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
         assert (ledger.samples, ledger.improvements) == (logged["samples"], logged["improvements"])
         assert ledger.evaluation_seconds == pytest.approx(logged["evaluation_seconds"], abs=1e-3)
         assert ledger.cost == pytest.approx(logged["cost"], abs=1e-3)
+
+
+def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_path,
+                                                                           monkeypatch):
+    """A slow log (0.05 s an evaluation) lets the one worker finish several of a
+    prompt's evaluations while the loop writes; they are still handled, logged
+    and registered in sample order, so the same samples give the same run."""
+    append = runlog.RunLog.append
+
+    def slow(self, kind, **fields):
+        if kind == "evaluation":
+            time.sleep(0.05)
+        return append(self, kind, **fields)
+
+    monkeypatch.setattr(runlog.RunLog, "append", slow)
+    texts = [f"    return {k} * x\n" for k in range(2, 10)]
+    config = make_config(tmp_path, samples=8, evaluator={"workers": 1, "timeout": 10,
+                                                         "isolation": "process"},
+                         samplers=[{"name": "scripted", "samples_per_prompt": 8}])
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", texts)})
+    logged = [e["sample"] for e in events_of(result.run_dir, "evaluation")
+              if e["sample"] is not None]
+    assert logged == list(range(8))
+    registered = [e["sample"] for e in events_of(result.run_dir, "registration")
+                  if e["sample"] is not None]
+    assert registered == sorted(registered) and len(registered) == 8
