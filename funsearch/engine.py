@@ -27,7 +27,7 @@ from funsearch.evaluator import Evaluation
 from funsearch.runlog import RunLog
 from funsearch.samplers import Sample
 from funsearch.scheduler import Outcome, Scheduler, Spent, exhausted
-from funsearch.spec import Specification
+from funsearch.spec import SpecError, Specification
 
 _REJECTED_TEXT_CHARS = 2000
 
@@ -161,9 +161,9 @@ class Engine:
         self._log.append("evaluation", sample=None, sampler="initial", **_evaluation_fields(
             evaluation, program, code.normal_hash(program), duplicate=False))
         if not evaluation.ok:
-            raise RuntimeError(
-                f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate: "
-                f"{evaluation.status}: {evaluation.reason}")
+            raise SpecError(
+                f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate on "
+                f"'{evaluation.input_set}' ({evaluation.status}): {evaluation.reason}")
         programs = self._database.register_initial(program, evaluation.scores)
         for registered in programs:
             self._log_registration(registered, sample=None, program_hash=code.normal_hash(program))

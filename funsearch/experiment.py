@@ -60,7 +60,12 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     log.write_config(config.model_dump(mode="json"))
     if resume is not None:
         backend_kwargs["database"] = resume.database
-    backend = make_backend(config, spec, on_event=log.append, **backend_kwargs)
+    try:
+        backend = make_backend(config, spec, on_event=log.append, **backend_kwargs)
+    except BaseException as error:
+        _log_failed_start(log, error)
+        log.close()
+        raise
     try:
         log.append("run_start" if resume is None else "resume", name=config.name,
                    seed=config.seed, spec=str(spec.path), isolation=backend.isolation,
@@ -69,10 +74,14 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
                    samplers=[sampler.name for sampler in config.samplers],
                    **(resume.summary() if resume is not None else {}))
         engine = Engine(config, spec, backend, log, on_status)
-        if resume is None:
-            engine.initialize()
-        else:
-            engine.restore(resume.progress)
+        try:
+            if resume is None:
+                engine.initialize()
+            else:
+                engine.restore(resume.progress)
+        except BaseException as error:
+            _log_failed_start(log, error)
+            raise
         with _stop_on_signals(engine):
             reason = engine.run()
         best = backend.database.best()
@@ -93,6 +102,12 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     finally:
         backend.close()
         log.close()
+
+
+def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:
+    """A run that could not start says why in its own log, so `show` and
+    `compare` can tell it from a run that is going or was killed."""
+    log.append("start_failed", reason=f"{type(error).__name__}: {error}"[:1000])
 
 
 def _score_holdout(config: ExperimentConfig, backend: Any, best: Any,

@@ -56,6 +56,8 @@ def sparkline(values: list[float]) -> str:
 def status_line(run: RunData) -> str:
     if run.end is not None:
         return f"ended: {run.end.get('reason', '?')}"
+    if run.failed_start is not None:
+        return f"failed to start: {run.failed_start}"
     return "no run_end yet: running, or stopped without finishing (crashed or killed)"
 
 

@@ -84,6 +84,7 @@ class RunData:
     warnings: list[str] = dataclasses.field(default_factory=list)
     start: dict[str, Any] = dataclasses.field(default_factory=dict)
     end: dict[str, Any] | None = None
+    failed_start: str | None = None  # why the run could not start (then no end)
     wall: float = 0.0
     samples: int = 0
     gpu_seconds: float = 0.0
@@ -110,7 +111,7 @@ class RunData:
     @property
     def running(self) -> bool:
         """No run_end yet: the run is going, or it crashed."""
-        return self.end is None
+        return self.end is None and self.failed_start is None
 
     @property
     def best_score(self) -> float | None:
@@ -267,6 +268,9 @@ class _Folder:
     def _run_start(self, event: dict[str, Any]) -> None:
         if not self.run.start:
             self.run.start = event
+
+    def _start_failed(self, event: dict[str, Any]) -> None:
+        self.run.failed_start = str(event.get("reason", "?"))
 
     def _run_end(self, event: dict[str, Any]) -> None:
         self.run.end = event

@@ -270,7 +270,8 @@ def _evaluate(runner: Any, request: dict[str, Any]) -> bytes:
         return _tagged(b"M", f"MemoryError: out of memory{where}".encode())
     except BaseException as error:
         where = "" if input_id is None else f" [input {input_id}]"
-        return _tagged(b"E", (_describe(error) + where).encode())
+        spec_file = getattr(module, "__file__", None)
+        return _tagged(b"E", (_describe(error, spec_file) + where).encode())
     try:
         text = json.dumps(outputs, default=_to_json)
     except MemoryError:
@@ -294,12 +295,32 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: BaseException, spec_file: str | None = None) -> str:
     try:
         text = f"{type(error).__name__}: {error}"
     except Exception:  # a hostile __str__
         text = f"{type(error).__name__}: <unprintable>"
-    return text[:DETAIL_CHARS]
+    where = _where(error, spec_file)
+    return (text[: DETAIL_CHARS - len(where)] + where)[:DETAIL_CHARS]
+
+
+def _where(error: BaseException, spec_file: str | None) -> str:
+    """Where the error was raised in code the user wrote -- the spec file or the
+    program, not numpy's internals: ' (at tsp.py:42 in run)'. A spec author
+    otherwise gets an error with no line to look at."""
+    last = ""
+    try:
+        traceback = error.__traceback__
+        while traceback is not None:
+            code = traceback.tb_frame.f_code
+            if code.co_filename in ("<program>", spec_file):
+                name = code.co_filename
+                name = "program" if name == "<program>" else os.path.basename(name)
+                last = f" (at {name}:{traceback.tb_lineno} in {code.co_name})"
+            traceback = traceback.tb_next
+    except Exception:  # a hostile traceback: the error's text is enough
+        return ""
+    return last[:200]
 
 
 def _tagged(tag: bytes, data: bytes) -> bytes:

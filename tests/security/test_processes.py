@@ -42,7 +42,7 @@ def test_os_exit_inside_the_function_is_a_crash(pool):
 
 def test_sys_exit_inside_the_function_is_an_error(pool):
     outcome = attack(pool, "import sys\nsys.exit(3)")
-    assert (outcome.status, outcome.detail) == ("error", "SystemExit: 3 [input near]")
+    assert (outcome.status, outcome.detail) == ("error", "SystemExit: 3 (at program:3 in pick) [input near]")
 
 
 def test_a_segfault_through_ctypes_is_a_crash(pool):
@@ -60,4 +60,4 @@ def test_a_thread_bomb_ends_at_the_process_limit(pool):
         """,
     )
     assert outcome.status == "error"
-    assert outcome.detail == "RuntimeError: can't start new thread [input near]"
+    assert outcome.detail == "RuntimeError: can't start new thread (at program:4 in pick) [input near]"

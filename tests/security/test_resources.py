@@ -29,7 +29,7 @@ def test_growing_memory_is_a_memory_outcome(pool):
 def test_endless_recursion_is_an_error(pool):
     outcome = attack(pool, "return pick(items, target)")
     assert outcome.status == "error"
-    assert outcome.detail == ("RecursionError: maximum recursion depth exceeded [input near]")
+    assert outcome.detail == ("RecursionError: maximum recursion depth exceeded (at program:2 in pick) [input near]")
 
 
 def test_printing_100_mb_is_capped_and_the_result_kept(pool):

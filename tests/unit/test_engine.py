@@ -16,6 +16,7 @@ import pytest
 from funsearch import config as config_module
 from funsearch import experiment, runlog
 from funsearch.samplers import Sample
+from funsearch.spec import SpecError
 
 SPEC = '''
 """Maximise -|f(x) - 3x| over a few inputs."""
@@ -122,7 +123,8 @@ def test_a_failing_initial_program_is_a_clear_error(tmp_path):
     config = make_config(tmp_path, samples=2)
     (tmp_path / "spec.py").write_text(textwrap.dedent(SPEC).replace(
         '    """Guess 3x."""\n    return x', '    """Guess 3x."""\n    return x / 0'))
-    with pytest.raises(RuntimeError, match="initial 'f' does not evaluate: error: ZeroDivisionError"):
+    with pytest.raises(SpecError, match=r"initial 'f' does not evaluate on 'train' \(error\): "
+                                        r"ZeroDivisionError: .* \(at program:3 in f\)"):
         experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", ["    return x\n"])})
 
 

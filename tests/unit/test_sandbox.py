@@ -102,7 +102,7 @@ def test_numpy_results_come_back_as_plain_lists_and_numbers(pool):
 def test_an_exception_is_an_error_with_its_type_and_message(pool):
     outcome = pool.run(program("return 1 / len(numbers)"), "total", "train")
     assert outcome.status == "error"
-    assert outcome.detail == "ZeroDivisionError: division by zero [input c]"
+    assert outcome.detail == "ZeroDivisionError: division by zero (at program:2 in total) [input c]"
     assert outcome.outputs is None
 
 
