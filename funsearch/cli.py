@@ -117,7 +117,7 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _resume(arguments: argparse.Namespace) -> int:
-    from funsearch.runtime import resume
+    from funsearch import resume
 
     config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
@@ -286,7 +286,7 @@ def _read_runs(paths: list[Path]) -> list:
     """Runs read with their warnings (a truncated last line) shown once, in words."""
     import warnings
 
-    from funsearch import rundata
+    from funsearch.reports import rundata
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each run keeps its warnings; show/compare print them
@@ -294,14 +294,14 @@ def _read_runs(paths: list[Path]) -> list:
 
 
 def _show(arguments: argparse.Namespace) -> int:
-    from funsearch import report
+    from funsearch.reports import report
 
     report.show(_read_runs([arguments.run_dir])[0], _console(), top=arguments.top)
     return 0
 
 
 def _compare(arguments: argparse.Namespace) -> int:
-    from funsearch import compare
+    from funsearch.reports import compare
 
     runs = _read_runs(arguments.run_dirs)
     budgets = {"samples": arguments.samples, "wall": arguments.wall,
@@ -324,7 +324,7 @@ def _compare(arguments: argparse.Namespace) -> int:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from funsearch import report
+    from funsearch.reports import report
 
     out = report.export(arguments.run_dir, arguments.format, arguments.out)
     _console().print(f"wrote {out}")

@@ -120,7 +120,7 @@ class Budget(_Strict):
 class SchedulerConfig(_Strict):
     """policy: which sampler serves the next prompt: `fixed` (a draw with
       `weights`), `round_robin`, or the cost-aware bandits `ucb` and `thompson`
-      (most improvements per unit of `cost`; see funsearch/policies.py).
+      (most improvements per unit of `cost`; see funsearch/scheduling/policies.py).
     cost: the bandits' unit: "compute" (GPU-seconds, or request seconds without
       GPUs, plus evaluation seconds), "gpu_seconds", "seconds" (request seconds
       only), "usd", "samples"; "auto" is the budget's unit (see budget.cost_unit).
@@ -131,7 +131,7 @@ class SchedulerConfig(_Strict):
     exploration: scale of the UCB confidence level, and of the width of the
       Thompson posterior.
     max_in_flight: prompts being sampled at once, at most. balance: let the
-      controller (funsearch/controller.py) set prompts in flight per sampler
+      controller (funsearch/scheduling/controller.py) set prompts in flight per sampler
       under that bound so the evaluators stay `target_utilization` busy without
       a long queue (false: always max_in_flight).
     log_decisions, log_period: a "scheduler" event per this many decisions or

@@ -6,7 +6,7 @@ Ray runtime run this same loop. Work in flight is bounded on both sides: the
 scheduler sends a prompt only while the evaluations in flight plus those the
 prompts out will start stay below what the evaluators can take in one
 sampler latency (plus the backend's evaluation slots), and never more than
-`max_in_flight` prompts (funsearch/controller.py), so memory does not grow
+`max_in_flight` prompts (funsearch/scheduling/controller.py), so memory does not grow
 with run length.
 """
 
@@ -20,13 +20,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from funsearch import code, database_client, prompt
-from funsearch.budget import sample_cost
 from funsearch.config import ExperimentConfig
 from funsearch.database import Prompt, Registration
 from funsearch.evaluator import Evaluation
 from funsearch.runlog import RunLog
 from funsearch.samplers import Sample
-from funsearch.scheduler import Outcome, Scheduler, Spent, exhausted
+from funsearch.scheduling.budget import sample_cost
+from funsearch.scheduling.scheduler import Outcome, Scheduler, Spent, exhausted
 from funsearch.spec import SpecError, Specification
 
 _REJECTED_TEXT_CHARS = 2000

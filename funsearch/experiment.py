@@ -21,7 +21,7 @@ from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine, Status
 
 if TYPE_CHECKING:
-    from funsearch.runtime.resume import Replayed
+    from funsearch.resume import Replayed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         run_dir: Path | None = None, resume: Replayed | None = None,
         **backend_kwargs: Any) -> RunResult:
     """Runs an experiment to its budget and returns what it found. With `resume`
-    (a run's log replayed, see runtime/resume.py) it goes on with that run."""
+    (a run's log replayed, see funsearch/resume.py) it goes on with that run."""
     spec = spec_module.load(config.spec_path())
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)

@@ -72,7 +72,7 @@ def threads(config: SamplerConfig) -> int:
 
 def _make_backend(config: SamplerConfig, seed: int) -> Sampler:
     if config.backend == "mutation":
-        from funsearch.samplers.mutation import MutationSampler
+        from funsearch.samplers.mutation.proposer import MutationSampler
 
         return MutationSampler(config, seed=seed)
     if config.backend == "openai":

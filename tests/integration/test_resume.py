@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from funsearch import config as config_module
-from funsearch import runlog
+from funsearch import resume, runlog
 from funsearch import spec as spec_module
 from funsearch.engine import Engine
-from funsearch.runtime import resume
 from funsearch.runtime.inline import InlineBackend
 from tests.integration.log_helpers import kept_programs
 

@@ -161,8 +161,8 @@ def test_a_sampler_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
 def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
     """Replaying the log feeds every finished sample to a new scheduler: its
     ledger (and with it the bandit's arms) is the one the run ended with."""
-    from funsearch.runtime import resume
-    from funsearch.scheduler import Scheduler
+    from funsearch import resume
+    from funsearch.scheduling.scheduler import Scheduler
 
     samplers = [{"name": "good", "samples_per_prompt": 2}, {"name": "poor", "samples_per_prompt": 2}]
     config = make_config(tmp_path, samples=24, samplers=samplers,

@@ -20,9 +20,9 @@ from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import build_query, parse, to_program
 from funsearch.samplers import make_sampler
-from funsearch.samplers.gp_ops import OPERATORS
-from funsearch.samplers.gp_sites import NUM, Modules, analyse, node_count
-from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
+from funsearch.samplers.mutation.ops import OPERATORS
+from funsearch.samplers.mutation.proposer import MutationSampler, MutationSettings, size_limit
+from funsearch.samplers.mutation.sites import NUM, Modules, analyse, node_count
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = "import numpy as np\n"
@@ -542,7 +542,7 @@ def test_children_add_no_dead_assignment_and_no_name_against_itself():
 def test_exponents_stay_constants():
     squared = BIN.replace("return -(bins - item)", "return -(bins - item) ** 2")
     query = build_query(NUMPY, "priority", [squared])
-    from funsearch.samplers.gp_vocabulary import constant_value
+    from funsearch.samplers.mutation.vocabulary import constant_value
 
     for program in programs(sampler(seed=6), query, 200):
         for node in ast.walk(ast.parse(program)):
@@ -582,7 +582,7 @@ def test_node_indices_are_seldom_read_as_numbers():
     ("y = 1\n    return x", 1),  # assigned and never read
 ])
 def test_waste_counts_dead_assignments_and_self_cancelling_terms(body, dead):
-    from funsearch.samplers.gp_ops import waste
+    from funsearch.samplers.mutation.ops import waste
 
     function = ast.parse(f"def f(x):\n    {body}\n").body[0]
     assert waste(analyse(function, Modules(numpy="np"), frozenset())) == dead

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from funsearch import compare, report, rundata, runlog, stats
+from funsearch import runlog
+from funsearch.reports import compare, report, rundata, stats
 
 T0 = 1000.0
 

@@ -25,9 +25,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from funsearch import stats
-from funsearch.report import fmt, fmt_seconds
-from funsearch.rundata import UNITS, RunData
+from funsearch.reports import stats
+from funsearch.reports.report import fmt, fmt_seconds
+from funsearch.reports.rundata import UNITS, RunData
 
 IGNORED = ("seed", "out", "name", "base_dir")
 # What else varies with a grouping, so it is not reported as a confounder.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.gp_sites import clone
-from funsearch.samplers.gp_vocabulary import constant_value
+from funsearch.samplers.mutation.sites import clone
+from funsearch.samplers.mutation.vocabulary import constant_value
 
 _INCREASING = frozenset({"sqrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10",
                          "tanh", "arctan", "atan", "cbrt", "sinh", "arcsinh"})

@@ -1,5 +1,5 @@
 """Children that pack as best, worst or first fit in disguise are recognised
-and redrawn (gp_monotone)."""
+and redrawn (monotone.py)."""
 
 import ast
 import sys
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_mutation import programs, query_of, sampler  # noqa: E402
 
-from funsearch.samplers.gp_monotone import CONSTANT, DECREASING, INCREASING, trend  # noqa: E402
+from funsearch.samplers.mutation.monotone import CONSTANT, DECREASING, INCREASING, trend  # noqa: E402
 
 POSITIVE = frozenset({"item", "bins"})
 

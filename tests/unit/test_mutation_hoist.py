@@ -1,4 +1,4 @@
-"""gp_hoist: a repeated costly expression computed once, the function unchanged."""
+"""hoist.py: a repeated costly expression computed once, the function unchanged."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from test_mutation import DISTANCES, TSP_LOOKAHEAD, programs, query_of, sampler  # noqa: E402
 
-from funsearch.samplers.gp_hoist import hoist  # noqa: E402
-from funsearch.samplers.gp_sites import Modules  # noqa: E402
+from funsearch.samplers.mutation.hoist import hoist  # noqa: E402
+from funsearch.samplers.mutation.sites import Modules  # noqa: E402
 
 NP = Modules(numpy="np")
 ROW = "np.mean(m[u][:, u], axis=1)"

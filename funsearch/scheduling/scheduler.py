@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from funsearch.budget import Cost, Spent, cost_unit, exhausted, in_unit
 from funsearch.config import SamplerConfig, SchedulerConfig
-from funsearch.controller import Controller
-from funsearch.policies import POLICIES, Arms
+from funsearch.scheduling.budget import Cost, Spent, cost_unit, exhausted, in_unit
+from funsearch.scheduling.controller import Controller
+from funsearch.scheduling.policies import POLICIES, Arms
 
 __all__ = ["Ledger", "Outcome", "Scheduler", "Spent", "exhausted"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from funsearch.budget import FREE_COST_FRACTION
+from funsearch.scheduling.budget import FREE_COST_FRACTION
 
 
 @dataclasses.dataclass

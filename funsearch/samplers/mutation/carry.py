@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.gp_sites import Modules, parameters
+from funsearch.samplers.mutation.sites import Modules, parameters
 
 # Calls whose result is one number whatever the shape of the arguments.
 _REDUCING = frozenset(

@@ -1,6 +1,6 @@
 """Children that would return a scalar where a priority per bin is due are
-redrawn by the proposer (gp_carry), and the neighbour difference FunSearch's
-bin packing heuristics rely on is one insertion away (gp_vocabulary)."""
+redrawn by the proposer (carry.py), and the neighbour difference FunSearch's
+bin packing heuristics rely on is one insertion away (vocabulary.py)."""
 
 import ast
 import sys
@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_mutation import DISTANCES, programs, query_of, run, sampler  # noqa: E402
 
-from funsearch.samplers.gp_carry import carried, returns_carry  # noqa: E402
-from funsearch.samplers.gp_sites import Modules  # noqa: E402
+from funsearch.samplers.mutation.carry import carried, returns_carry  # noqa: E402
+from funsearch.samplers.mutation.sites import Modules  # noqa: E402
 
 NP = Modules(numpy="np")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from funsearch.samplers.gp_sites import (
+from funsearch.samplers.mutation.sites import (
     ARITH_OPS,
     BOOL,
     INDEX,
@@ -26,7 +26,7 @@ from funsearch.samplers.gp_sites import (
     loaded_names,
     subtree_sizes,
 )
-from funsearch.samplers.gp_vocabulary import (
+from funsearch.samplers.mutation.vocabulary import (
     ORDER,
     Context,
     arith_op,

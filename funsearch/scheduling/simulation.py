@@ -25,9 +25,9 @@ from collections import deque
 
 import numpy as np
 
-from funsearch.budget import Cost
 from funsearch.config import SamplerConfig, SchedulerConfig
-from funsearch.scheduler import Emit, Scheduler
+from funsearch.scheduling.budget import Cost
+from funsearch.scheduling.scheduler import Emit, Scheduler
 
 
 @dataclasses.dataclass(frozen=True)

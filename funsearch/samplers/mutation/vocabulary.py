@@ -5,7 +5,7 @@ subexpressions of the prompt's versions (`distance_matrix[current, unvisited]`),
 constants on the scale of the versions' own, and functions of the modules the
 spec imports (numpy's `sqrt`, `log1p`, `minimum`, `where` ... when the preface
 has `import numpy as np`; `abs`, `min`, `max` and `math` otherwise). The
-Context gathers that once per query; the operators (gp_ops.py) draw from it.
+Context gathers that once per query; the operators (ops.py) draw from it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from funsearch.samplers import gp_carry
-from funsearch.samplers.gp_sites import (
+from funsearch.samplers.mutation import carry
+from funsearch.samplers.mutation.sites import (
     BUILTIN_NAMES,
     CONTAINER,
     INDEX,
@@ -67,7 +67,7 @@ class Context:
       reductions: dotted names of functions summarising an array (np.max ...).
       where: dotted name of numpy's `where`, or "" without numpy.
       num_names: names holding numbers in some version of the prompt.
-      roles: name -> roles of the positions it is read in (gp_sites);
+      roles: name -> roles of the positions it is read in (sites.py);
         parameters no version reads have an empty set.
       annotations: parameter -> its annotation's text, a hint of its type.
       terms: small subexpressions of the versions with the names they read.
@@ -351,7 +351,7 @@ def _may_be_array(ctx: Context, node: ast.expr) -> bool:
         for name in loaded_names(node)
         if ctx.annotations.get(name) not in _SCALAR_ANNOTATIONS
     }
-    return bool(gp_carry.carried_by(node, names, ctx.modules))
+    return bool(carry.carried_by(node, names, ctx.modules))
 
 
 def neighbour_difference(ctx: Context, node: ast.expr) -> ast.expr:

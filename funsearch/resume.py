@@ -20,11 +20,11 @@ from typing import Any
 
 from funsearch import config as config_module
 from funsearch import runlog
-from funsearch.budget import Cost, Spent
 from funsearch.database import Program, ProgramsDatabase, Reset
 from funsearch.engine import Counters, Progress, Status
 from funsearch.evaluator import Evaluation
-from funsearch.scheduler import Outcome
+from funsearch.scheduling.budget import Cost, Spent
+from funsearch.scheduling.scheduler import Outcome
 
 _STARTS = ("run_start", "resume")  # events that begin a session of a run
 

@@ -1,7 +1,7 @@
 """The offline proposer: genetic programming over the prompt's versions, no model.
 
 It reads the versions a prompt shows (weakest first) and writes new function
-bodies the way a completion model would: mutants of one version (gp_ops's
+bodies the way a completion model would: mutants of one version (ops.py's
 operators), crossovers of two, or, now and then, a small batch that keeps the
 best version's structure and only moves its constants. It is the embedded
 default and the "size 0 model" every LLM sampler must beat per unit of compute.
@@ -28,17 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
 from funsearch.prompt import Parsed, Query
-from funsearch.samplers import (
-    Sample,
-    gp_carry,
-    gp_crossover,
-    gp_hoist,
-    gp_monotone,
-    gp_neutral,
-    gp_ops,
-)
-from funsearch.samplers.gp_sites import NUM, Analysis, Modules, analyse, clone, node_count
-from funsearch.samplers.gp_vocabulary import (
+from funsearch.samplers import Sample
+from funsearch.samplers.mutation import carry, crossover, hoist, monotone, neutral, ops
+from funsearch.samplers.mutation.sites import NUM, Analysis, Modules, analyse, clone, node_count
+from funsearch.samplers.mutation.vocabulary import (
     Context,
     build_context,
     constant_value,
@@ -96,9 +89,9 @@ class MutationSettings(BaseModel):
       ranked_return: the run function only ranks the evolved function's
         return value (bin packing's priority): a child that is a parent
         under an increasing map (`np.sqrt(e)`, `e + 3`) is redrawn, as one
-        inside np.argmin/np.argmax always is (gp_neutral), and so is one that
+        inside np.argmin/np.argmax always is (neutral.py), and so is one that
         is a monotone map of the array parameter: best, worst or first fit in
-        disguise (gp_monotone).
+        disguise (monotone.py).
       positive_parameters: parameters known to be > 0 (bin packing's item and
         bins): a factor `item` keeps a direction, one of unknown sign does not.
       index_parameters: parameters that number things (TSP's node indices): a
@@ -108,7 +101,7 @@ class MutationSettings(BaseModel):
         of a 15-minute TSP run every top program had one, 5 points better on
         `train` than held out.
       hoist_repeats: a costly expression a child computes more than once is
-        computed once, in a new local (gp_hoist): the same function, faster
+        computed once, in a new local (hoist.py): the same function, faster
         to evaluate, so more evaluations fit in a run.
     """
 
@@ -166,9 +159,9 @@ class _Version:
     body: str  # indented, as a sample's text
     size: int
     plain: Analysis  # without knowledge of other versions: roles, free names
-    waste: int  # dead assignments and `x - x` (gp_ops.waste)
-    carries: frozenset[str]  # parameters every return computes from elementwise (gp_carry)
-    form: str  # text with increasing maps of ranked expressions stripped (gp_neutral)
+    waste: int  # dead assignments and `x - x` (ops.waste)
+    carries: frozenset[str]  # parameters every return computes from elementwise (carry.py)
+    form: str  # text with increasing maps of ranked expressions stripped (neutral.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,10 +269,10 @@ class MutationSampler:
             function.body = function.body[1:] or [ast.Pass()]
         plain = analyse(function, modules, frozenset())
         size = node_count(function.body)
-        carries = gp_carry.carried(function, modules)
+        carries = carry.carried(function, modules)
         body = _body_text(function)
         version = _Version(
-            function, body, size, plain, gp_ops.waste(plain), carries, self._form(function, body)
+            function, body, size, plain, ops.waste(plain), carries, self._form(function, body)
         )
         self._parsed[key] = version
         if len(self._parsed) > _CACHE_SIZE:
@@ -306,10 +299,10 @@ class MutationSampler:
 
     def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | None:
         """The child, or None if it is oversize, reads an unbound name, wastes
-        more than its parents (gp_ops.waste), returns a value cut off from a
-        parameter its parents' returns all compute from (gp_carry: a scalar
-        where a priority per bin is due), ranks as a parent does (gp_neutral),
-        packs as best/worst/first fit (gp_monotone), computes with a node
+        more than its parents (ops.waste), returns a value cut off from a
+        parameter its parents' returns all compute from (carry.py: a scalar
+        where a priority per bin is due), ranks as a parent does (neutral.py),
+        packs as best/worst/first fit (monotone.py), computes with a node
         number (index_parameters) or does not parse.
         Cheap checks first: this runs for every child drawn."""
         if tree is None or not tree.body:
@@ -320,15 +313,15 @@ class MutationSampler:
         analysis = ctx.analyse(tree)
         if any(name not in ctx.allowed for name in analysis.free):
             return None
-        if gp_ops.waste(analysis) > max(p.waste for p in parents):
+        if ops.waste(analysis) > max(p.waste for p in parents):
             return None
         if any(NUM in analysis.roles.get(name, ()) for name in self.settings.index_parameters):
             return None
         required = frozenset.intersection(*(p.carries for p in parents))
-        if required and not required <= gp_carry.carried(tree, ctx.modules):
+        if required and not required <= carry.carried(tree, ctx.modules):
             return None
         if self.settings.hoist_repeats:
-            gp_hoist.hoist(tree, ctx.modules, lambda: gp_ops.fresh_name(tree, ctx))
+            hoist.hoist(tree, ctx.modules, lambda: ops.fresh_name(tree, ctx))
         child = _made(tree, prompt.head)
         if child is None:
             return None
@@ -336,14 +329,14 @@ class MutationSampler:
         if any(form == p.form for p in parents):
             return None
         positive = frozenset(self.settings.positive_parameters)
-        if self.settings.ranked_return and gp_monotone.trend(tree, positive) is not None:
+        if self.settings.ranked_return and monotone.trend(tree, positive) is not None:
             return None
         return child
 
     def _form(self, function: ast.FunctionDef, body: str) -> str:
-        """gp_neutral's ranking form; the body text itself if nothing is ranked."""
-        if gp_neutral.ranks_anything(body, self.settings.ranked_return):
-            return gp_neutral.ranking_form(function, self.settings.ranked_return)
+        """neutral.py's ranking form; the body text itself if nothing is ranked."""
+        if neutral.ranks_anything(body, self.settings.ranked_return):
+            return neutral.ranking_form(function, self.settings.ranked_return)
         return body
 
     def _pick(self, prompt: _Prompt, among: list[int]) -> int:
@@ -362,13 +355,13 @@ class MutationSampler:
     def _mutate_once(self, tree: ast.FunctionDef, size: int, ctx: Context) -> bool:
         """One operator, drawn by weight; deletion likelier when the parent is big."""
         analysis = ctx.analyse(tree)
-        names = list(gp_ops.OPERATORS)
+        names = list(ops.OPERATORS)
         weights = [getattr(self.settings.weights, name) for name in names]
         if size > self.settings.shrink_above:
             weights[names.index("delete")] *= (size / self.settings.shrink_above) ** 2
         while sum(weights) > 0:
             choice = weighted_index(self._rng, weights)
-            if gp_ops.OPERATORS[names[choice]](tree, analysis, ctx):
+            if ops.OPERATORS[names[choice]](tree, analysis, ctx):
                 return True
             weights[choice] = 0  # nothing to do for this operator here
         return False
@@ -381,15 +374,15 @@ class MutationSampler:
         tree = clone(recipient.function)
         ctx = prompt.ctx
         if self._rng.random() < 0.7:
-            done = gp_crossover.crossover_expression(tree, donor.function, ctx)
-            done = done or gp_crossover.crossover_statements(tree, donor.function, ctx)
+            done = crossover.crossover_expression(tree, donor.function, ctx)
+            done = done or crossover.crossover_statements(tree, donor.function, ctx)
         else:
-            done = gp_crossover.crossover_statements(tree, donor.function, ctx)
-            done = done or gp_crossover.crossover_expression(tree, donor.function, ctx)
+            done = crossover.crossover_statements(tree, donor.function, ctx)
+            done = done or crossover.crossover_expression(tree, donor.function, ctx)
         return (tree if done else None), [recipient, donor]
 
     def _tunable(self, version: _Version, ctx: Context) -> bool:
-        sites = gp_ops.constant_sites(ctx.analyse(version.function))
+        sites = ops.constant_sites(ctx.analyse(version.function))
         return any(s.role == NUM and constant_value(s.node) != 0 for s in sites)
 
     def _tuned(self, prompt: _Prompt, seen: set[str]) -> _Child:
@@ -397,7 +390,7 @@ class MutationSampler:
         fallback = None
         for _ in range(self.settings.max_attempts):
             tree = clone(best.function)
-            gp_ops.tune_constants(
+            ops.tune_constants(
                 tree, prompt.ctx.analyse(tree), prompt.ctx, self.settings.tuning_sigma
             )
             child = _made(tree, prompt.head)

@@ -4,7 +4,7 @@
 the outcome of the samples by reason, what each sampler cost and how often it
 improved on its parents, and the best programs per island with their lineage.
 `export` writes the events as CSV or Parquet for analysis elsewhere.
-Comparisons of several runs live in funsearch/compare.py.
+Comparisons of several runs live in compare.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from funsearch import runlog
-from funsearch.rundata import OUTCOMES, RunData, number
+from funsearch.reports.rundata import OUTCOMES, RunData, number
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -7,7 +7,7 @@ parameter (`bins * item`, `-(bins - item) ** 3 / item` is its decreasing
 twin) ranks the elements as the array itself does, and a constant ranks them
 all equal. Whatever its text, such a child packs exactly as worst fit, best
 fit or first fit: in a bin packing run more than half of the evaluations were
-those three policies again (gp_neutral catches only maps at the root).
+those three policies again (neutral.py catches only maps at the root).
 
 `trend` reads the function as straight-line code and follows, per
 expression, how its value moves with the array's elements (increasing,

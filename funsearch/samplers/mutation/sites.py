@@ -1,6 +1,6 @@
 """Where things are in an evolved function: scopes, expression sites, roles.
 
-The genetic-programming operators (gp_ops.py) need to know, for every
+The genetic-programming operators (ops.py) need to know, for every
 expression of a function body, which names are bound there, what kind of value
 the position holds, and how to put something else in its place. One walk over
 the body answers all three, in source order, so that the same seed always
@@ -87,7 +87,7 @@ class Site:
 
 @dataclasses.dataclass
 class Analysis:
-    """Everything gp_ops needs to know about one function body."""
+    """Everything ops.py needs to know about one function body."""
 
     sites: list[Site]
     statements: list[StatementSite]

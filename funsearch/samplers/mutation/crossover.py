@@ -2,7 +2,7 @@
 
 The versions a prompt shows were each chosen by the database for a reason;
 crossover lets a child inherit from two of them. A subtree moves only into a
-position of the same role (gp_sites) where every name it reads is bound, and a
+position of the same role (sites.py) where every name it reads is bound, and a
 statement sequence only where nothing it needs goes missing, so children of
 crossover run as often as mutants do.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.gp_sites import BOOL, NUM, clone, loaded_names
-from funsearch.samplers.gp_vocabulary import Context, constant_value
+from funsearch.samplers.mutation.sites import BOOL, NUM, clone, loaded_names
+from funsearch.samplers.mutation.vocabulary import Context, constant_value
 
 
 def crossover_expression(recipient: ast.FunctionDef, donor: ast.FunctionDef, ctx: Context) -> bool:

@@ -1,4 +1,4 @@
-"""Children that rank as their parent does are redrawn (gp_neutral)."""
+"""Children that rank as their parent does are redrawn (neutral.py)."""
 
 import ast
 import sys
@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_mutation import programs, query_of, sampler  # noqa: E402
 
 from funsearch import code  # noqa: E402
-from funsearch.samplers.gp_neutral import ranking_form  # noqa: E402
+from funsearch.samplers.mutation.neutral import ranking_form  # noqa: E402
 
 
 def _function(source: str) -> ast.FunctionDef:
