@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from funsearch import code, experiment
 from funsearch import config as config_module
+from funsearch import experiment, parsing, resume
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.engine import Status
@@ -117,12 +117,10 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _resume(arguments: argparse.Namespace) -> int:
-    from funsearch import resume
-
     config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
-        result = resume.resume(arguments.run_dir, on_status=show, config=config)
+        result = experiment.resume(arguments.run_dir, on_status=show, config=config)
     _print_result(console, config.problem.inputs, result)
     return 0
 
@@ -203,7 +201,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     except OSError as error:
         raise FileNotFoundError(f"{arguments.program}: cannot read: {error.strerror}") from None
     try:
-        program = code.function_source(text, spec.evolve_name)
+        program = parsing.function_source(text, spec.evolve_name)
     except CodeError as error:
         raise CodeError(f"{arguments.program}: {error}") from None
     programs = {arguments.program.name: program}

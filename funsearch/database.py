@@ -6,7 +6,8 @@ cluster by cluster (better clusters more often, the more so as the island
 fills) and, inside a cluster, shorter programs more often. Every so often the
 weaker half of the islands is emptied and refounded from the survivors, so
 that a poor start does not hold the search back. The islands and clusters
-themselves, and how they choose programs, are in funsearch/islands.py.
+themselves, and how they choose programs, are in funsearch/islands.py; what
+goes in and out (Program, Prompt, Registration, Reset) in funsearch/programs.py.
 
 Pure Python and numpy: no I/O, no threads, no global random state. The same
 seed and the same calls give the same prompts. The event log can rebuild the
@@ -25,10 +26,9 @@ from typing import Any
 import numpy as np
 
 from funsearch.config import DatabaseConfig
-from funsearch.islands import Island, Signature, temperature
+from funsearch.islands import Island
+from funsearch.programs import Program, Prompt, Registration, Reset
 from funsearch.spec import ScoreError, as_score
-
-__all__ = ["Program", "ProgramsDatabase", "Prompt", "Registration", "Reset", "temperature"]
 
 ScoresPerInput = Mapping[str, float]
 
@@ -68,95 +68,6 @@ def _checked_scores(scores: ScoresPerInput, input_ids: tuple[str, ...] | None) -
         except ScoreError as error:
             raise _Invalid(f"{error} (input {input_id!r})") from None
     return checked
-
-
-@dataclasses.dataclass(frozen=True)
-class Program:
-    """A program as registered on one island.
-
-    Attributes:
-      id: assigned by the database, sequential from 0 (deterministic).
-      source: the evolved function's source.
-      scores: input id -> score, in the database's input order.
-      score: mean of the scores; what clusters are ranked by.
-      island: the island it lives on.
-      parents: ids of the programs in the prompt it came from (for a founder,
-        the program it copies; none for the initial program).
-      sampler: name of the sampler that proposed it.
-    """
-
-    id: int
-    source: str
-    scores: dict[str, float]
-    score: float
-    island: int
-    parents: tuple[int, ...]
-    sampler: str = ""
-
-    @property
-    def signature(self) -> Signature:
-        return tuple(self.scores.values())
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Program:
-        """The inverse of dataclasses.asdict, after a JSON round trip."""
-        return cls(**{**data, "scores": dict(data["scores"]), "parents": tuple(data["parents"])})
-
-
-@dataclasses.dataclass(frozen=True)
-class Prompt:
-    """Programs of one island to show a sampler.
-
-    Attributes:
-      island: where they come from, and where the answer is registered.
-      epoch: the island's epoch when the prompt was made; an answer that
-        arrives after the island was reset is not registered.
-      parents: up to k programs from distinct clusters, weakest first
-        (shown as f_v0 .. f_v{k-1}).
-      version: len(parents), the version the sampler writes.
-    """
-
-    island: int
-    epoch: int
-    parents: tuple[Program, ...]
-    version: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Reset:
-    """One island emptied and refounded.
-
-    Attributes:
-      island: the island reset.
-      epoch: its new epoch.
-      founder: the founder as registered in the reset island (a new id).
-      source_island: the surviving island whose best program it copies.
-    """
-
-    island: int
-    epoch: int
-    founder: Program
-    source_island: int
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Reset:
-        """The inverse of dataclasses.asdict, after a JSON round trip."""
-        return cls(**{**data, "founder": Program.from_dict(data["founder"])})
-
-
-@dataclasses.dataclass(frozen=True)
-class Registration:
-    """The outcome of `register`.
-
-    Attributes:
-      program: the program as registered, None when it was not.
-      reason: why not, in words.
-      resets: the island resets this registration triggered (log them after it).
-    """
-
-    program: Program | None
-    reason: str = ""
-    resets: tuple[Reset, ...] = ()
 
 
 class ProgramsDatabase:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from funsearch.database import Prompt, Registration
+from funsearch.programs import Prompt, Registration
 
 # Registrations wait for this many, or this long, unless a prompt fetch takes
 # them first; prompts are fetched this many at a time. At the rates of a fast

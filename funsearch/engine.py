@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from funsearch import code, database_client, prompt
+from funsearch import code, database_client, parsing, prompt
 from funsearch.config import ExperimentConfig
-from funsearch.database import Prompt, Registration
 from funsearch.evaluator import Evaluation
+from funsearch.programs import Prompt, Registration
 from funsearch.runlog import RunLog
-from funsearch.samplers import Sample
+from funsearch.samplers.base import Sample
 from funsearch.scheduling.budget import sample_cost
 from funsearch.scheduling.scheduler import Outcome, Scheduler, Spent, exhausted
 from funsearch.spec import SpecError, Specification
@@ -322,7 +322,7 @@ class Engine:
             prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
             usd=round(cost.usd, 8))
-        parsed = sample.parsed or prompt.parse(sample.text, pending.query)
+        parsed = sample.parsed or parsing.parse(sample.text, pending.query)
         if parsed.program is None:
             self.counters.rejected += 1
             self._log.append("rejection", sample=sample_id, sampler=pending.sampler,

@@ -1,4 +1,4 @@
-"""One run of an experiment, start to end: the Python API the CLI calls.
+"""One run of an experiment, start to end (or resumed): the Python API the CLI calls.
 
 Creates the run directory, picks the runtime, runs the engine, and at the
 end scores the best program on the held-out input sets, so the summary shows
@@ -13,15 +13,13 @@ import statistics
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from funsearch import runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine, Status
-
-if TYPE_CHECKING:
-    from funsearch.resume import Replayed
+from funsearch.resume import Replayed, load_config, replay
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +100,20 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     finally:
         backend.close()
         log.close()
+
+
+def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = None,
+           config: ExperimentConfig | None = None, **overrides: Any) -> RunResult:
+    """Continues the run in `run_dir` to its budget (its log replayed, see
+    funsearch/resume.py); returns its RunResult.
+
+    `config` defaults to the run's own (resume.load_config); `overrides` are
+    dotted config keys (e.g. runtime.address, or a larger
+    scheduler.budget.samples to extend a finished run).
+    """
+    run_dir = Path(run_dir)
+    config = config or load_config(run_dir, **overrides)
+    return run(config, on_status, run_dir=run_dir, resume=replay(run_dir, config))
 
 
 def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from funsearch.config import DatabaseConfig
-
-if TYPE_CHECKING:
-    from funsearch.database import Program
-
-Signature = tuple[float, ...]
+from funsearch.programs import Program, Signature
 
 
 def temperature(registered: int, init: float, period: int) -> float:

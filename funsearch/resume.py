@@ -5,24 +5,24 @@ included) leaves `events.jsonl` complete up to its last whole line; replaying
 its registration and reset events in order rebuilds the programs database
 (every program registered before the kill, on its island, with its id), and
 the other events give back the counters, the budget spent (samples, GPU time,
-wall time) and the evaluation cache. The run then goes on with the same
-config and the budget left, appending to the same log after a "resume" event.
+wall time) and the evaluation cache. experiment.resume then goes on with the
+same config and the budget left, appending to the same log after a "resume"
+event.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from funsearch import config as config_module
 from funsearch import runlog
-from funsearch.database import Program, ProgramsDatabase, Reset
-from funsearch.engine import Counters, Progress, Status
+from funsearch.database import ProgramsDatabase
+from funsearch.engine import Counters, Progress
 from funsearch.evaluator import Evaluation
+from funsearch.programs import Program, Reset
 from funsearch.scheduling.budget import Cost, Spent
 from funsearch.scheduling.scheduler import Outcome
 
@@ -214,27 +214,3 @@ def _program(fields: dict[str, Any]) -> Program:
                    scores=dict(fields["scores"]), score=fields["score"],
                    island=fields["island"], parents=tuple(fields["parents"]),
                    sampler=fields.get("sampler") or "")
-
-
-def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = None,
-           config: config_module.ExperimentConfig | None = None, **overrides: Any):
-    """Continues the run in `run_dir` to its budget; returns its RunResult.
-
-    `config` defaults to the run's own (load_config); `overrides` are dotted
-    config keys (e.g. runtime.address, or a larger scheduler.budget.samples to
-    extend a finished run).
-    """
-    from funsearch import experiment
-
-    run_dir = Path(run_dir)
-    config = config or load_config(run_dir, **overrides)
-    replayed = replay(run_dir, config)
-    _end_with_newline(run_dir / runlog.EVENTS)
-    return experiment.run(config, on_status, run_dir=run_dir, resume=replayed)
-
-
-def _end_with_newline(path: Path) -> None:
-    """Ends a line cut short by a crash, so the events appended after it stay whole."""
-    with open(path, "rb+") as file:
-        if file.seek(0, os.SEEK_END) and (file.seek(-1, os.SEEK_END), file.read(1))[1] != b"\n":
-            file.write(b"\n")

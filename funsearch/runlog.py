@@ -39,13 +39,16 @@ def new_run_dir(out: str | Path, name: str) -> Path:
 
 
 class RunLog:
-    """Appends events to a run directory; safe to call from several threads."""
+    """Appends events to a run directory; safe to call from several threads.
+    A log opened again (a resumed run) first gets a line cut short by a crash
+    ended, so the events appended after it stay whole."""
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._started = time.time()
+        _end_with_newline(self.dir / EVENTS)
         self._file = open(self.dir / EVENTS, "a", encoding="utf-8")
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -111,3 +114,12 @@ def _write_atomic(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def _end_with_newline(path: Path) -> None:
+    """Ends a line cut short by a crash, so the events appended after it stay whole."""
+    if not path.is_file():
+        return
+    with open(path, "rb+") as file:
+        if file.seek(0, os.SEEK_END) and (file.seek(-1, os.SEEK_END), file.read(1))[1] != b"\n":
+            file.write(b"\n")

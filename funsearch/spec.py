@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from funsearch import code
+from funsearch import code, parsing
 
 ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary")
 SINGLE_ROLES = ("evolve", "run", "score", "summary")
@@ -155,7 +155,7 @@ def load(path: str | Path) -> Specification:
     module = _import(path)
     baselines = {
         node.name: code.rename(
-            code.function_source(source, node.name), node.name, evolve.name
+            parsing.function_source(source, node.name), node.name, evolve.name
         )
         for node in roles["baseline"]
     }
@@ -168,7 +168,7 @@ def load(path: str | Path) -> Specification:
         summary_name=roles["summary"][0].name if roles["summary"] else None,
         input_sets=tuple(node.name for node in roles["inputs"]),
         baselines=baselines,
-        initial_program=code.function_source(source, evolve.name),
+        initial_program=parsing.function_source(source, evolve.name),
         module=module,
     )
 

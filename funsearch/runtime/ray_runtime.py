@@ -38,9 +38,10 @@ from funsearch import spec as spec_module
 from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
-from funsearch.prompt import Query, parse_samples
+from funsearch.prompt import Query
 from funsearch.runtime.replicas import EventSink, Replicas, describe
-from funsearch.samplers import Sampler, make_sampler, threads
+from funsearch.samplers import make_sampler, sample_programs, threads
+from funsearch.samplers.base import Sampler
 
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
@@ -142,7 +143,7 @@ class _SamplerActor:
 
     def sample(self, query: Query, n: int) -> list:
         """The samples, made into programs here (in parallel with the driver)."""
-        return parse_samples(self._sampler.sample(query, n), query)
+        return sample_programs(self._sampler, query, n)
 
 
 @ray.remote

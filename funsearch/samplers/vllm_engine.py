@@ -26,7 +26,6 @@ from typing import Any
 from pydantic import Field
 
 from funsearch.config import OptionalDuration
-from funsearch.samplers import Sample, SamplerError
 from funsearch.samplers.backend import (
     COMPLETION_STOP,
     BusyShare,
@@ -35,6 +34,7 @@ from funsearch.samplers.backend import (
     parse_settings,
     split,
 )
+from funsearch.samplers.base import Sample, SamplerError
 
 INSTALL_HINT = "pip install 'funsearch[vllm]'"
 

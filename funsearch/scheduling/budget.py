@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from funsearch.config import Budget, SamplerConfig, SchedulerConfig
-    from funsearch.samplers import Sample
+    from funsearch.samplers.base import Sample
 
 # A sampler that reports no cost in the bandit's unit still costs something
 # (it takes a turn of the evaluators): its mean cost is floored at this

@@ -82,7 +82,7 @@ def test_resume_skips_a_truncated_last_line_and_extends_a_finished_run(tmp_path)
         file.write('{"t": 1.0, "kind": "registra')  # a write cut short by a crash
 
     with pytest.warns(UserWarning, match="truncated"):
-        result = resume.resume(run_dir, **{"scheduler.budget.samples": 40})
+        result = experiment.resume(run_dir, **{"scheduler.budget.samples": 40})
     with pytest.warns(UserWarning, match="truncated"):  # the cut line stays, alone
         events = list(runlog.read_events(run_dir))
     assert result.stop_reason == "sample budget reached (40 samples)"

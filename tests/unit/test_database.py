@@ -15,13 +15,9 @@ import numpy as np
 import pytest
 
 from funsearch.config import DatabaseConfig
-from funsearch.database import (
-    Program,
-    ProgramsDatabase,
-    Registration,
-    Reset,
-    temperature,
-)
+from funsearch.database import ProgramsDatabase
+from funsearch.islands import temperature
+from funsearch.programs import Program, Registration, Reset
 
 # Chi-square critical values at significance 0.001, by degrees of freedom.
 CHI2_CRITICAL = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467}

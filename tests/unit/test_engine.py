@@ -15,7 +15,7 @@ import pytest
 
 from funsearch import config as config_module
 from funsearch import experiment, runlog
-from funsearch.samplers import Sample
+from funsearch.samplers.base import Sample
 from funsearch.spec import SpecError
 
 SPEC = '''

@@ -1,6 +1,6 @@
 """The offline genetic-programming proposer: what it writes, and how.
 
-Every sample goes through prompt.to_program as in the engine, and the
+Every sample goes through parsing.to_program as in the engine, and the
 programs that come out are run on small real inputs (a distance matrix, an
 array of bin capacities), so "parses" and "runs" are checked, not assumed.
 """
@@ -18,7 +18,8 @@ import pytest
 
 from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import build_query, parse, to_program
+from funsearch.parsing import parse, to_program
+from funsearch.prompt import build_query
 from funsearch.samplers import make_sampler
 from funsearch.samplers.mutation.ops import OPERATORS
 from funsearch.samplers.mutation.proposer import MutationSampler, MutationSettings, size_limit
@@ -154,7 +155,7 @@ def test_most_children_run_and_none_reads_an_unbound_name(name):
 @pytest.mark.parametrize("name", [*PARENTS, "no_docstring"])
 def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
     """The proposer makes each child's program from its own tree (one unparse
-    instead of three); it must be, hash included, what prompt.parse makes of
+    instead of three); it must be, hash included, what parsing.parse makes of
     the text, or duplicates would go unnoticed. Children of children too, so
     loops, branches and nested calls come up."""
     if name == "no_docstring":

@@ -25,8 +25,9 @@ import pytest
 from funsearch import config as config_module
 from funsearch import prompt
 from funsearch.config import SamplerConfig
-from funsearch.samplers import SamplerError, make_sampler
+from funsearch.samplers import make_sampler
 from funsearch.samplers.backend import COMPLETION_STOP, BusyShare, SamplerConfigError, split
+from funsearch.samplers.base import SamplerError
 from funsearch.samplers.vllm_engine import VLLMSampler, VLLMSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import pytest
 from funsearch import config as config_module
 from funsearch import experiment, runlog
 from funsearch.config import Budget, SamplerConfig, SchedulerConfig
-from funsearch.samplers import Sample
+from funsearch.samplers.base import Sample
 from funsearch.scheduling.budget import Cost, Spent, cost_unit, exhausted, in_unit, sample_cost
 from funsearch.scheduling.policies import kl_upper_bound
 from funsearch.scheduling.scheduler import Scheduler

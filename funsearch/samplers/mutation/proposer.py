@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import copy
 import dataclasses
 import threading
 import time
@@ -25,10 +24,11 @@ import time
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from funsearch import code
+from funsearch import parsing
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import Parsed, Query
-from funsearch.samplers import Sample
+from funsearch.parsing import Parsed
+from funsearch.prompt import Query
+from funsearch.samplers.base import Sample
 from funsearch.samplers.mutation import carry, crossover, hoist, monotone, neutral, ops
 from funsearch.samplers.mutation.sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.mutation.vocabulary import (
@@ -165,17 +165,9 @@ class _Version:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Head:
-    """The `def` line and docstring a new program gets (Query.program_head)."""
-
-    signature: ast.FunctionDef  # its name, arguments and return annotation
-    text: str  # as ast.unparse writes it, so programs come out as prompt.parse makes them
-
-
-@dataclasses.dataclass(frozen=True)
 class _Child:
     text: str  # the body, indented: what a model would have written
-    parsed: Parsed | None  # the program, made from the tree (None: prompt.parse makes it)
+    parsed: Parsed | None  # the program, made from the tree (None: parsing.parse makes it)
 
 
 @dataclasses.dataclass
@@ -183,7 +175,7 @@ class _Prompt:
     versions: list[_Version]
     ctx: Context
     distinct: list[int]  # indices of versions with distinct bodies
-    head: _Head
+    head: parsing.Head
 
 
 class MutationSampler:
@@ -257,7 +249,7 @@ class MutationSampler:
         bodies: dict[str, int] = {}
         for index, version in enumerate(versions):
             bodies[version.body] = index  # the strongest copy of a body wins
-        return _Prompt(versions, ctx, sorted(bodies.values()), _head(query.head))
+        return _Prompt(versions, ctx, sorted(bodies.values()), parsing.head(query.head))
 
     def _version(self, program: str, modules: Modules) -> _Version:
         key = repr(modules) + program
@@ -270,7 +262,7 @@ class MutationSampler:
         plain = analyse(function, modules, frozenset())
         size = node_count(function.body)
         carries = carry.carried(function, modules)
-        body = _body_text(function)
+        body = parsing.body_text(function)
         version = _Version(
             function, body, size, plain, ops.waste(plain), carries, self._form(function, body)
         )
@@ -403,38 +395,8 @@ class MutationSampler:
         return fallback or _Child(best.body, None)
 
 
-def _head(text: str) -> _Head:
-    function = code.parse(text + code.INDENT + "pass\n").body[0]
-    return _Head(function, ast.unparse(function).rpartition("\n")[0])
-
-
-def _made(tree: ast.FunctionDef, head: _Head) -> _Child | None:
-    """The child as a sample with its program made, exactly as prompt.parse
-    would make it from the text (tested), for one unparse and one parse where
-    that takes three and two: making programs was a fifth of the proposer's
-    time. None if the tree does not unparse to code that parses."""
-    function = copy.copy(tree)  # the child's body under the head's signature
-    signature = head.signature
-    function.name, function.args, function.returns = (
-        signature.name, signature.args, signature.returns)
-    try:
-        normal = ast.unparse(function)  # code.normal_form of the program: no docstring
-        body = normal.partition("\n")[2] + "\n"
-        program = head.text + "\n" + body
-        ast.parse(program)
-    except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError, MemoryError):
-        return None
-    if _leading_string(tree):  # it would be the program's docstring, or be written as one
-        return _Child(body, None)
-    return _Child(body, Parsed(program, code.text_hash(normal)))
-
-
-def _leading_string(function: ast.FunctionDef) -> bool:
-    first = function.body[0]
-    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
-        first.value.value, str)
-
-
-def _body_text(function: ast.FunctionDef) -> str:
-    """The body, indented, as `_made` writes a child's."""
-    return ast.unparse(function).partition("\n")[2] + "\n"
+def _made(tree: ast.FunctionDef, head: parsing.Head) -> _Child | None:
+    """The child as a sample with its program made (parsing.from_tree); None if
+    the tree does not unparse to code that parses."""
+    made = parsing.from_tree(tree, head)
+    return None if made is None else _Child(*made)
