@@ -493,7 +493,9 @@ class _Walker:
         for keyword in node.keywords:
             if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant):
                 continue  # it fits the shape reduced: axis=1 -> axis=2 only breaks it
-            self.expr(keyword.value, keyword, "value", None, bound, INDEX)
+            # A type (`dtype=float`) is no index: `dtype=node` only raises.
+            role = OTHER if keyword.arg == "dtype" else INDEX
+            self.expr(keyword.value, keyword, "value", None, bound, role)
 
     def _comprehension(self, node, bound: dict, position: str) -> None:
         inner = dict(bound)
