@@ -82,6 +82,7 @@ class _Head:
 class _Child:
     text: str  # the body, indented: what a model would have written
     parsed: Parsed | None  # the program, made from the tree (None: prompt.parse makes it)
+    program_hash: str = ""  # code.normal_hash of the program, as the engine will have it
 
 
 @dataclasses.dataclass
@@ -90,6 +91,8 @@ class _Prompt:
     ctx: Context
     distinct: list[int]  # indices of versions with distinct bodies
     head: _Head
+    hashes: frozenset[str]  # normal hashes of the versions: never proposed as a child
+    rescue: _Prompt | None = None  # the same with returned values as sites (_numeric_return)
 
 
 class MutationSampler:
@@ -116,14 +119,15 @@ class MutationSampler:
     def _sample(self, query: Query, n: int) -> list[Sample]:
         start = time.perf_counter()
         prompt = self._prompt(query)
-        seen = self._recent | {version.body for version in prompt.versions}
+        seen = set(self._recent)
         tunable = self._tunable(prompt.versions[-1], prompt.ctx)
         if n > 0 and tunable and self._rng.random() < self.settings.constant_tuning_rate:
             children = [self._tuned(prompt, seen) for _ in range(n)]
         else:
             children = [self._child(prompt, seen) for _ in range(n)]
         for child in children:
-            self._remember(child.text)
+            if child.text:  # not a rejection
+                self._remember(child.text)
         latency = time.perf_counter() - start
         return [Sample(child.text, self.name, latency, parsed=child.parsed) for child in children]
 
@@ -163,7 +167,13 @@ class MutationSampler:
         bodies: dict[str, int] = {}
         for index, version in enumerate(versions):
             bodies[version.body] = index  # the strongest copy of a body wins
-        return _Prompt(versions, ctx, sorted(bodies.values()), _head(query.head))
+        hashes = frozenset(code.normal_hash(text) for text in query.versions)
+        head = _head(query.head)
+        prompt = _Prompt(versions, ctx, sorted(bodies.values()), head, hashes)
+        if _numeric_return(head.signature):
+            rescue_ctx = dataclasses.replace(ctx, numeric_result=True)
+            prompt.rescue = dataclasses.replace(prompt, ctx=rescue_ctx)
+        return prompt
 
     def _version(self, program: str, modules: Modules) -> _Version:
         key = repr(modules) + program
@@ -188,23 +198,43 @@ class MutationSampler:
     # Children -----------------------------------------------------------------
 
     def _child(self, prompt: _Prompt, seen: set[str]) -> _Child:
-        fallback = None
+        """A new child; else a recent one again (a duplicate may still register
+        on another island); else a rejection that says why. Never a version of
+        the prompt: that sample would only be its parent again, a duplicate
+        that looks like a proposal and hides that the proposer is stuck.
+        Versions too small for the operators are tried once more with their
+        returned values as sites (_numeric_return)."""
+        failures: collections.Counter[str] = collections.Counter()
+        child, repeat = self._draw(prompt, seen, failures)
+        if child is None and prompt.rescue is not None:
+            child, again = self._draw(prompt.rescue, seen, failures)
+            repeat = repeat or again
+        return child or repeat or _rejection(failures)
+
+    def _draw(self, prompt: _Prompt, seen: set[str], failures: collections.Counter[str]):
+        """Up to max_attempts children: the first new one (or None), and the
+        first that repeats a recent child (or None). Counts why the others failed."""
+        repeat = None
         for _ in range(self.settings.max_attempts):
             crossing = (
                 len(prompt.distinct) > 1 and self._rng.random() < self.settings.crossover_rate
             )
             tree, parents = self._crossover(prompt) if crossing else self._mutant(prompt)
             child = self._accept(tree, parents, prompt)
-            if child is None:
-                continue
-            fallback = fallback or child
-            if child.text not in seen:
+            if isinstance(child, str):
+                failures[child] += 1
+            elif child.program_hash in prompt.hashes:
+                failures["a version of the prompt again"] += 1
+            elif child.text in seen:
+                failures["a recent child again"] += 1
+                repeat = repeat or child
+            else:
                 seen.add(child.text)
-                return child
-        return fallback or _Child(prompt.versions[-1].body, None)
+                return child, repeat
+        return None, repeat
 
-    def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | None:
-        """The child, or None if it is oversize, reads an unbound name, wastes
+    def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | str:
+        """The child, or why not: it is oversize, reads an unbound name, wastes
         more than its parents (gp_ops.waste), returns a value cut off from a
         parameter its parents' returns all compute from (gp_carry: a scalar
         where a priority per bin is due), ranks as a parent does (gp_neutral),
@@ -212,31 +242,31 @@ class MutationSampler:
         number (index_parameters) or does not parse.
         Cheap checks first: this runs for every child drawn."""
         if tree is None or not tree.body:
-            return None
+            return "no operator found anything to change"
         ctx = prompt.ctx
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
-            return None
+            return "over the size limit"
         analysis = ctx.analyse(tree)
         if any(name not in ctx.allowed for name in analysis.free):
-            return None
+            return "reads an unbound name"
         if gp_ops.waste(analysis) > max(p.waste for p in parents):
-            return None
+            return "dead code"
         if any(NUM in analysis.roles.get(name, ()) for name in self.settings.index_parameters):
-            return None
+            return "computes with an index parameter"
         required = frozenset.intersection(*(p.carries for p in parents))
         if required and not required <= gp_carry.carried(tree, ctx.modules):
-            return None
+            return "drops a parameter its parents return per element"
         if self.settings.hoist_repeats:
             gp_hoist.hoist(tree, ctx.modules, lambda: gp_ops.fresh_name(tree, ctx))
         child = _made(tree, prompt.head)
         if child is None:
-            return None
+            return "does not parse"
         form = self._form(tree, child.text)
         if any(form == p.form for p in parents):
-            return None
+            return "ranks as a parent does"
         positive = frozenset(self.settings.positive_parameters)
         if self.settings.ranked_return and gp_monotone.trend(tree, positive) is not None:
-            return None
+            return "best, worst or first fit in disguise"
         return child
 
     def _form(self, function: ast.FunctionDef, body: str) -> str:
@@ -300,13 +330,13 @@ class MutationSampler:
                 tree, prompt.ctx.analyse(tree), prompt.ctx, self.settings.tuning_sigma
             )
             child = _made(tree, prompt.head)
-            if child is None:
+            if child is None or child.program_hash in prompt.hashes:
                 continue
             fallback = fallback or child
             if child.text not in seen:
                 seen.add(child.text)
                 return child
-        return fallback or _Child(best.body, None)
+        return fallback or self._child(prompt, seen)
 
 
 def _head(text: str) -> _Head:
@@ -331,8 +361,31 @@ def _made(tree: ast.FunctionDef, head: _Head) -> _Child | None:
     except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError, MemoryError):
         return None
     if _leading_string(tree):  # it would be the program's docstring, or be written as one
-        return _Child(body, None)
-    return _Child(body, Parsed(program, code.text_hash(normal)))
+        return _Child(body, None, code.normal_hash(program))
+    program_hash = code.text_hash(normal)
+    return _Child(body, Parsed(program, program_hash), program_hash)
+
+
+def _numeric_return(signature: ast.FunctionDef) -> bool:
+    """Whether the evolved function returns numbers by its annotation (none,
+    float, an array): then a returned value may be wrapped in numeric code
+    even when its own form says nothing (`degrees.astype(float)`), which is
+    how the proposer gets going on a body too small for any other operator.
+    Not an `int` (a node to visit next) nor a list, a string..."""
+    annotation = signature.returns
+    if isinstance(annotation, ast.Subscript):  # npt.NDArray[np.float64]
+        annotation = annotation.value
+    if annotation is None:
+        return True
+    return ast.unparse(annotation).rpartition(".")[2] in ("float", "ndarray", "NDArray")
+
+
+def _rejection(failures: collections.Counter[str]) -> _Child:
+    """A sample that says the proposer found no new child, and mostly why."""
+    reason, _ = failures.most_common(1)[0]
+    total = sum(failures.values())
+    text = f"no new child in {total} attempts; most failed as: {reason}"
+    return _Child("", Parsed(None, rejection=text))
 
 
 def _leading_string(function: ast.FunctionDef) -> bool:
