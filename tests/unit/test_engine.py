@@ -210,3 +210,50 @@ def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_pa
     registered = [e["sample"] for e in events_of(result.run_dir, "registration")
                   if e["sample"] is not None]
     assert registered == sorted(registered) and len(registered) == 8
+
+
+class SequenceSampler:
+    """Returns the given texts once each, in order, on one thread."""
+
+    def __init__(self, name, texts):
+        self.name = name
+        self._texts = iter(texts)
+
+    def sample(self, query, n):
+        return [Sample(next(self._texts), self.name, latency=0.001) for _ in range(n)]
+
+
+def _one_thread(tmp_path, samples):
+    return make_config(tmp_path, samples=samples, samplers=[
+        {"name": "scripted", "samples_per_prompt": 2, "max_concurrency": 1}])
+
+
+def test_a_sampler_that_only_repeats_or_fails_is_warned_about_once(tmp_path):
+    """Its parent again and again, or text that is not code: a stall event
+    names the sampler and the reasons once, not at every sample, and the live
+    status carries the warning."""
+    from funsearch.stall import DUPLICATE_OF_PARENT, STALL_SAMPLES
+
+    statuses = []
+    config = _one_thread(tmp_path, samples=3 * STALL_SAMPLES)
+    result = experiment.run(config, on_status=statuses.append, samplers={
+        "scripted": ScriptedSampler("scripted", ["    return x\n", "not code at all"])})
+    (stall,) = events_of(result.run_dir, "stall")
+    assert stall["sampler"] == "scripted" and stall["count"] == STALL_SAMPLES
+    assert stall["reasons"][DUPLICATE_OF_PARENT] == STALL_SAMPLES // 2
+    assert any(reason.startswith("not code") for reason in stall["reasons"])
+    assert "sampler 'scripted' stalled" in stall["message"]
+    assert statuses[-1].warnings == [stall["message"]]
+
+
+def test_a_new_program_ends_a_stall_and_the_next_one_is_warned_about_again(tmp_path):
+    from funsearch.stall import STALL_SAMPLES
+
+    junk = ["not code at all"] * (STALL_SAMPLES + 10)
+    texts = [*junk, "    return 2 * x\n", "    return 3 * x\n", *junk]
+    config = _one_thread(tmp_path, samples=len(texts))
+    result = experiment.run(config, samplers={"scripted": SequenceSampler("scripted", texts)})
+    kinds = [event["kind"] for event in runlog.read_events(result.run_dir)
+             if event["kind"] == "stall" or (event["kind"] == "evaluation" and event["sample"])]
+    assert kinds == ["stall", "evaluation", "evaluation", "stall"]
+    assert [stall["count"] for stall in events_of(result.run_dir, "stall")] == [STALL_SAMPLES] * 2
