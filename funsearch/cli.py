@@ -145,6 +145,7 @@ class _live_view:
         self._console = console
         self._live: Live | None = None
         self._last_line = 0.0
+        self._warned = 0  # status.warnings printed so far
 
     def __enter__(self) -> Callable[[Status], None]:
         if self._console.is_terminal:
@@ -157,6 +158,9 @@ class _live_view:
             self._live.__exit__(*exc)
 
     def _show(self, status: Status) -> None:
+        for warning in status.warnings[self._warned:]:  # each once, as it comes
+            self._console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        self._warned = len(status.warnings)
         if self._live is not None:
             self._live.update(_status_table(status))
             return
