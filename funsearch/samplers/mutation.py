@@ -10,7 +10,8 @@ Bloat is held by a node-count limit relative to the parents (oversize children
 are redrawn) and by favouring deletion once a parent is big. Children equal to
 a version of the prompt or to a recent child, and children that only look new
 (a dead assignment, `x - x`), are redrawn too: each would cost a sample of the
-budget and teach the search nothing.
+budget and teach the search nothing. A version of the prompt is never proposed
+again: when no new child can be drawn the sample is a rejection that says why.
 """
 
 from __future__ import annotations
