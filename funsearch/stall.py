@@ -52,7 +52,7 @@ class StallWatcher:
     def __init__(self, threshold: int = STALL_SAMPLES) -> None:
         self.threshold = threshold
         self.warnings: list[str] = []  # every stall's message, in order
-        self._streaks: dict[str, collections.Counter[str]] = {}
+        self._streaks: dict[str, _Streak] = {}
         self._stalled: set[str] = set()
 
     def new(self, sampler: str) -> None:
@@ -62,15 +62,36 @@ class StallWatcher:
 
     def wasted(self, sampler: str, reason: str) -> Stall | None:
         """A sample came to nothing; the stall, the first time the streak is long enough."""
-        streak = self._streaks.setdefault(sampler, collections.Counter())
-        streak[reason_key(reason)] += 1
-        count = sum(streak.values())
-        if count < self.threshold or sampler in self._stalled:
+        streak = self._streaks.setdefault(sampler, _Streak())
+        streak.add(reason)
+        if streak.length < self.threshold or sampler in self._stalled:
             return None
         self._stalled.add(sampler)
-        stall = Stall(sampler, count, dict(streak.most_common()))
+        stall = Stall(sampler, streak.length, streak.reasons())
         self.warnings.append(stall.message())
         return stall
+
+
+class _Streak:
+    """One sampler's samples in a row that came to nothing, counted by reason.
+    Reasons that differ only in numbers or names count as one (rundata's
+    reason_key) and are shown as the first of them, cut to one short line."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._examples: dict[str, str] = {}
+
+    def add(self, reason: str) -> None:
+        key = reason_key(reason)
+        self._counts[key] += 1
+        self.length += 1
+        if key not in self._examples:
+            line = next((s.strip() for s in reason.splitlines() if s.strip()), "(no reason)")
+            self._examples[key] = line if len(line) <= 120 else line[:119] + "…"
+
+    def reasons(self) -> dict[str, int]:
+        return {self._examples[key]: n for key, n in self._counts.most_common()}
 
 
 def duplicate_reason(program_hash: str, parents: Iterable[Any]) -> str:

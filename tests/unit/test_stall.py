@@ -69,8 +69,8 @@ def test_a_stall_is_reported_once_until_a_new_program_ends_it():
     assert reported[2].reasons == {DUPLICATE_OF_PARENT: 3} and reported[2].sampler == "m"
     assert watcher.wasted("other", DUPLICATE) is None  # samplers are watched apart
     watcher.new("m")
-    stalls = [watcher.wasted("m", "not code: line 3") for _ in range(3)]
-    assert stalls[-1] is not None and stalls[-1].reasons == {"not code: line N": 3}
+    stalls = [watcher.wasted("m", f"not code: line {line}") for line in (3, 4, 5)]
+    assert stalls[-1] is not None and stalls[-1].reasons == {"not code: line 3": 3}
     assert len(watcher.warnings) == 2
 
 
