@@ -24,8 +24,9 @@ class Evaluation:
 
     Attributes:
       status: the sandbox outcome ("ok", "timeout", "memory", "crashed",
-        "error", "forbidden", "invalid_output"); "ok" only when every input
-        produced a valid, finite score.
+        "error", "forbidden", "invalid_output", "output_limit"); "ok" only
+        when every input produced a valid, finite score. Any other is a
+        failed evaluation of the program, logged with its reason.
       scores: input id -> score when status is "ok".
       reason: why not ok, in words.
       duration: wall seconds in the sandbox.
