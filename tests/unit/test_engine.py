@@ -128,6 +128,21 @@ def test_a_failing_initial_program_is_a_clear_error(tmp_path):
         experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", ["    return x\n"])})
 
 
+def test_a_program_that_floods_its_output_is_a_failed_evaluation_and_the_run_goes_on(tmp_path):
+    """The sandbox stops it at the output cap (before: a timeout, 10 s each)."""
+    flood = "    while True:\n        print('flood', x)\n"
+    config = make_config(tmp_path, samples=4)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", [flood, "    return 3 * x\n"])})
+    assert result.stop_reason.startswith("sample budget reached")
+    (flooded,) = [e for e in events_of(result.run_dir, "evaluation")
+                  if e["sample"] is not None and not e["duplicate"] and e["status"] != "ok"]
+    assert flooded["status"] == "output_limit"
+    assert "limit to stdout; it began: 'flood 1.0" in flooded["reason"]
+    assert result.counters["failed"] == 2  # the flood and its duplicate
+    assert result.best_score == 0.0
+
+
 def test_target_score_stops_the_run(tmp_path):
     config = make_config(tmp_path, samples=1000)
     config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={
