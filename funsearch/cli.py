@@ -109,6 +109,11 @@ def _default_timeout() -> float:
     return config_module.EvaluatorConfig.model_fields["timeout"].default
 
 
+def _default_memory_mb() -> int:
+    """A search's memory limit, so a program that passes `check` fits in a search."""
+    return config_module.EvaluatorConfig.model_fields["memory_mb"].default
+
+
 def _timeout(text: str | None) -> float:
     """--timeout in seconds; by default what one evaluation in a search gets."""
     if text is None:
@@ -266,7 +271,7 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
     that failed. Flags read: isolation, per_input, keep_going."""
     failed: set[str] = set()
     skipped = False
-    with make_pool(spec, workers=2, timeout=timeout, memory_mb=4096,
+    with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
                    isolation=arguments.isolation) as pool:
         console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
         console.print(f"timeout: {timeout:g} s per program and input set")
