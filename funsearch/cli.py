@@ -16,12 +16,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from funsearch import config as config_module
 from funsearch import experiment, parsing, resume
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
-from funsearch.engine import Status
+from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
+from funsearch.progress import Status
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
     check.add_argument("--per-input", action="store_true", help="print every input's score")
+    _add_limit_flags(check)
     check.set_defaults(command=_check)
 
     evaluate = commands.add_parser(
@@ -88,9 +91,40 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
     evaluate.add_argument("--per-input", action="store_true", help="print every input's score")
     evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
+    _add_limit_flags(evaluate)
     evaluate.set_defaults(command=_evaluate)
     _add_report_commands(commands)
     return parser
+
+
+def _add_limit_flags(command: argparse.ArgumentParser) -> None:
+    """check and evaluate: how long one evaluation may take, and what a failure stops."""
+    command.add_argument("--timeout", help="wall-clock limit of one program on one input set, "
+                         f"e.g. 10 or \"2m\" (default: {_default_timeout():g} s, as in a search)")
+    command.add_argument("--keep-going", action="store_true",
+                         help="run a program on the later input sets even after it failed")
+
+
+def _default_timeout() -> float:
+    return config_module.EvaluatorConfig.model_fields["timeout"].default
+
+
+def _default_memory_mb() -> int:
+    """A search's memory limit, so a program that passes `check` fits in a search."""
+    return config_module.EvaluatorConfig.model_fields["memory_mb"].default
+
+
+def _timeout(text: str | None) -> float:
+    """--timeout in seconds; by default what one evaluation in a search gets."""
+    if text is None:
+        return _default_timeout()
+    try:
+        seconds = config_module.parse_duration(text)
+    except ValueError as error:
+        raise ValueError(f"--timeout: {error}") from None
+    if seconds is None or seconds <= 0:
+        raise ValueError(f"--timeout: must be more than 0 seconds, not {text!r}")
+    return seconds
 
 
 # Command-line flags and the config keys they override.
@@ -143,6 +177,7 @@ class _live_view:
         self._console = console
         self._live: Live | None = None
         self._last_line = 0.0
+        self._warned = 0  # status.warnings printed so far
 
     def __enter__(self) -> Callable[[Status], None]:
         if self._console.is_terminal:
@@ -155,6 +190,9 @@ class _live_view:
             self._live.__exit__(*exc)
 
     def _show(self, status: Status) -> None:
+        for warning in status.warnings[self._warned:]:  # each once, as it comes
+            self._console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        self._warned = len(status.warnings)
         if self._live is not None:
             self._live.update(_status_table(status))
             return
@@ -182,6 +220,7 @@ def _status_table(status: Status) -> Table:
 
 
 def _check(arguments: argparse.Namespace) -> int:
+    timeout = _timeout(arguments.timeout)
     spec = spec_module.load(arguments.spec)
     scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
     console = _console()
@@ -190,11 +229,12 @@ def _check(arguments: argparse.Namespace) -> int:
     programs = {"initial": spec.initial_program,
                 **{f"baseline {name}": program for name, program in spec.baselines.items()}}
     failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments.isolation, arguments.per_input)
+                           arguments, timeout)
     return 1 if "initial" in failed else 0
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
+    timeout = _timeout(arguments.timeout)
     spec = spec_module.load(arguments.spec)
     try:
         text = arguments.program.read_text()
@@ -208,7 +248,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     if not arguments.no_baselines:
         programs.update({f"baseline {name}": source for name, source in spec.baselines.items()})
     failed = _print_scores(_console(), spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments.isolation, arguments.per_input)
+                           arguments, timeout)
     return 1 if arguments.program.name in failed else 0
 
 
@@ -222,28 +262,47 @@ def _input_sets(spec: spec_module.Specification, names: str | None) -> list[str]
 
 
 def _print_scores(console: Console, spec: spec_module.Specification, programs: dict[str, str],
-                  input_sets: list[str], isolation: str, per_input: bool) -> set[str]:
-    """Prints one row per (input set, program); returns the labels that failed."""
-    from funsearch.evaluator import Evaluator, make_pool, score_programs
-
-    table = Table("input set", "program", "mean score", "summary", "time")
-    failed = set()
-    with make_pool(spec, workers=2, timeout=300, memory_mb=4096, isolation=isolation) as pool:
+                  input_sets: list[str], arguments: argparse.Namespace,
+                  timeout: float) -> set[str]:
+    """Prints one table per input set as soon as the set is done (a program that
+    loops shows after one timeout, not at the very end); returns the labels
+    that failed. Flags read: isolation, per_input, keep_going."""
+    failed: set[str] = set()
+    skipped = False
+    with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
+                   isolation=arguments.isolation) as pool:
         console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
-        rows = list(score_programs(Evaluator(spec, pool, input_sets[0]), programs, input_sets))
-    for row in rows:
-        evaluation = row.evaluation
-        if evaluation.ok:
-            score = f"{evaluation.score:.6g}"
-            if per_input:
-                score += "\n" + " ".join(f"{value:.4g}" for value in evaluation.scores.values())
-        else:
-            failed.add(row.label)
-            score = f"[red]{evaluation.status}: {evaluation.reason[:80]}[/]"
-        summary = ", ".join(f"{key} {value:.4g}" for key, value in row.summary.items())
-        table.add_row(row.input_set, row.label, score, summary, f"{evaluation.duration:.2f}s")
-    console.print(table)
+        console.print(f"timeout: {timeout:g} s per program and input set")
+        evaluator = Evaluator(spec, pool, input_sets[0])
+        for rows in score_input_sets(evaluator, programs, input_sets, arguments.keep_going):
+            table = Table("input set", "program", "mean score", "summary", "time")
+            for row in rows:
+                if not row.evaluation.ok:
+                    failed.add(row.label)
+                skipped |= row.evaluation.status == SKIPPED
+                table.add_row(*_score_cells(row, arguments.per_input))
+            console.print(table)
+    if skipped:
+        console.print("(--keep-going runs a program on the later input sets after a failure)")
     return failed
+
+
+def _score_cells(row: ProgramScore, per_input: bool) -> tuple[str | Text, ...]:
+    """The table cells of one program on one input set. A reason is program
+    output (a flood's first bytes): shown as plain text, never as markup."""
+    evaluation = row.evaluation
+    score: str | Text
+    if evaluation.ok:
+        score = f"{evaluation.score:.6g}"
+        if per_input:
+            score += "\n" + " ".join(f"{value:.4g}" for value in evaluation.scores.values())
+    elif evaluation.status == SKIPPED:
+        score = Text(f"skipped: {evaluation.reason}", style="yellow")
+    else:
+        score = Text(f"{evaluation.status}: {evaluation.reason[:200]}", style="red")
+    summary = ", ".join(f"{key} {value:.4g}" for key, value in row.summary.items())
+    seconds = "-" if evaluation.status == SKIPPED else f"{evaluation.duration:.2f}s"
+    return row.input_set, row.label, score, summary, seconds
 
 
 def _add_report_commands(commands: argparse._SubParsersAction) -> None:

@@ -23,11 +23,13 @@ from funsearch import code, database_client, parsing, prompt
 from funsearch.config import ExperimentConfig
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Prompt, Registration
+from funsearch.progress import Counters, Progress, Status
 from funsearch.runlog import RunLog
 from funsearch.samplers.base import Sample
 from funsearch.scheduling.budget import sample_cost
-from funsearch.scheduling.scheduler import Outcome, Scheduler, Spent, exhausted
+from funsearch.scheduling.scheduler import Scheduler, Spent, exhausted
 from funsearch.spec import SpecError, Specification
+from funsearch.stall import StallWatcher, duplicate_reason
 
 _REJECTED_TEXT_CHARS = 2000
 
@@ -48,57 +50,6 @@ class Backend(Protocol):
     def submit_evaluations(self, programs: list[str],
                            input_set: str | None = None) -> list[cf.Future]: ...
     def close(self) -> None: ...
-
-
-@dataclasses.dataclass
-class Counters:
-    """What happened to the samples so far (shown live, logged at the end)."""
-
-    samples: int = 0
-    rejected: int = 0
-    evaluated: int = 0
-    failed: int = 0
-    duplicates: int = 0
-    registered: int = 0
-    discarded: int = 0
-    resets: int = 0
-
-    @property
-    def valid_fraction(self) -> float:
-        scored = self.samples - self.rejected - self.failed
-        return scored / self.samples if self.samples else 0.0
-
-
-@dataclasses.dataclass
-class Progress:
-    """Where a run stood when its log ends: what `resume` needs to go on.
-
-    Attributes:
-      counters, spent: as the engine had them (spent.wall: run time so far).
-      next_sample: the id the next sample gets.
-      best_score: the best score registered so far.
-      cache: normal hash -> evaluation, so known programs are not evaluated again.
-      outcomes: every finished sample's outcome, for the scheduler to learn again.
-    """
-
-    counters: Counters
-    spent: Spent
-    next_sample: int
-    best_score: float | None
-    cache: dict[str, Evaluation]
-    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class Status:
-    """A snapshot for the live view."""
-
-    elapsed: float
-    counters: Counters
-    best_score: float | None
-    island_best: list[float]
-    samples_per_second: float
-    stop_reason: str | None = None
 
 
 @dataclasses.dataclass
@@ -144,6 +95,7 @@ class Engine:
         # Prompts and registrations: in place, or batched for a remote database.
         self._db = database_client.client(self._database)
         self._sampler_failures = {name: 0 for name in self._samplers}
+        self.stalls = StallWatcher()
         self._broken: str | None = None
         self._stop = threading.Event()
         self._started = time.monotonic()
@@ -202,7 +154,8 @@ class Engine:
         elapsed = self._wall_before + time.monotonic() - self._started
         return Status(elapsed, dataclasses.replace(self.counters), self._best_score,
                       list(self._database.island_best_scores()),
-                      self.counters.samples / elapsed if elapsed > 0 else 0.0, reason)
+                      self.counters.samples / elapsed if elapsed > 0 else 0.0, reason,
+                      list(self.stalls.warnings))
 
     def _stop_reason(self) -> str | None:
         if self._stop.is_set():
@@ -328,6 +281,7 @@ class Engine:
             self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
                              reason=parsed.rejection, text=sample.text[:_REJECTED_TEXT_CHARS])
             self._scheduler.observe(sample_id, improved=False)
+            self._wasted(pending, parsed.rejection)
             return None
         program, program_hash = parsed.program, parsed.program_hash
         evaluation_pending = dataclasses.replace(
@@ -336,13 +290,23 @@ class Engine:
         if program_hash in self._cache:
             self.counters.duplicates += 1
             self._on_evaluation(self._cache[program_hash], evaluation_pending, duplicate=True)
+            self._wasted(pending, duplicate_reason(program_hash, chosen.parents))
             return None
         if program_hash in self._waiting:
             self.counters.duplicates += 1
             self._waiting[program_hash].append(evaluation_pending)
+            self._wasted(pending, duplicate_reason(program_hash, chosen.parents))
             return None
+        self.stalls.new(pending.sampler)
         self._waiting[program_hash] = []
         return evaluation_pending
+
+    def _wasted(self, pending: _Pending, reason: str) -> None:
+        """A sample that came to nothing; a `stall` event when its sampler's
+        recent samples all did (stall.py), once per stall."""
+        stall = self.stalls.wasted(pending.sampler, reason)
+        if stall is not None:
+            self._log.append("stall", **stall.fields())
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:

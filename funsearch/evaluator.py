@@ -24,8 +24,9 @@ class Evaluation:
 
     Attributes:
       status: the sandbox outcome ("ok", "timeout", "memory", "crashed",
-        "error", "forbidden", "invalid_output"); "ok" only when every input
-        produced a valid, finite score.
+        "error", "forbidden", "invalid_output", "output_limit"); "ok" only
+        when every input produced a valid, finite score. Any other is a
+        failed evaluation of the program, logged with its reason.
       scores: input id -> score when status is "ok".
       reason: why not ok, in words.
       duration: wall seconds in the sandbox.
@@ -133,12 +134,48 @@ class ProgramScore:
     summary: dict[str, float]
 
 
+# How a program failed, as the reason it is skipped on later input sets.
+_FAILED_AS = {"timeout": "timed out", "output_limit": "printed past the output limit",
+              "memory": "ran out of memory", "error": "raised an error", "crashed": "crashed",
+              "forbidden": "made a blocked system call", "invalid_output": "gave invalid output",
+              "lost": "was lost by its evaluator"}
+SKIPPED = "skipped"  # not a sandbox status: the program was not run on this input set
+
+
+def score_input_sets(evaluator: Evaluator, programs: dict[str, str], input_sets: list[str],
+                     keep_going: bool = False) -> Iterator[list[ProgramScore]]:
+    """The programs' rows, one list per input set as soon as that set is done.
+
+    The programs of one set are evaluated side by side (as many at once as the
+    pool has workers). A program that failed on a set is not run on the later
+    ones unless `keep_going`: a program that loops would only cost another
+    timeout there. Its rows there say why (status "skipped")."""
+    failed: dict[str, tuple[str, str]] = {}  # label -> (status, input set) of its failure
+    for input_set in input_sets:
+        futures = {label: evaluator.submit(program, input_set)
+                   for label, program in programs.items() if label not in failed}
+        rows = []
+        for label in programs:
+            if label in failed:
+                rows.append(ProgramScore(label, input_set, _skipped(failed[label], input_set), {}))
+                continue
+            evaluation = futures[label].result()
+            if not evaluation.ok and not keep_going:
+                failed[label] = (evaluation.status, input_set)
+            figures = evaluator.spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
+            rows.append(ProgramScore(label, input_set, evaluation, figures))
+        yield rows
+
+
+def _skipped(failure: tuple[str, str], input_set: str) -> Evaluation:
+    status, failed_on = failure
+    how = _FAILED_AS.get(status, f"failed ({status})")
+    return Evaluation(SKIPPED, reason=f"{how} on '{failed_on}'", input_set=input_set)
+
+
 def score_programs(evaluator: Evaluator, programs: dict[str, str],
                    input_sets: list[str]) -> Iterator[ProgramScore]:
     """Scores each program on each input set in the sandbox, with the spec's
     summary figures (e.g. the gap to a reference) beside the mean score."""
-    for input_set in input_sets:
-        for label, program in programs.items():
-            evaluation = evaluator.evaluate(program, input_set)
-            figures = evaluator.spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
-            yield ProgramScore(label, input_set, evaluation, figures)
+    for rows in score_input_sets(evaluator, programs, input_sets, keep_going=True):
+        yield from rows

@@ -18,7 +18,8 @@ from typing import Any
 from funsearch import runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
-from funsearch.engine import Engine, Status
+from funsearch.engine import Engine
+from funsearch.progress import Status
 from funsearch.resume import Replayed, load_config, replay
 
 

@@ -143,13 +143,14 @@ def body_text(function: ast.FunctionDef) -> str:
     return ast.unparse(function).partition("\n")[2] + "\n"
 
 
-def from_tree(function: ast.FunctionDef, head: Head) -> tuple[str, Parsed | None] | None:
-    """(body text, program) of a tree put under the head's signature: the
-    program exactly as `parse` would make it from the text (tested), for one
-    unparse and one parse where that takes three and two -- making programs was
-    a fifth of the proposer's time. The program is None where `parse` must make
-    it after all (a body that starts with a string: it would read as a
-    docstring); the whole is None if the tree does not unparse to code that parses."""
+def from_tree(function: ast.FunctionDef, head: Head) -> tuple[str, Parsed | None, str] | None:
+    """(body text, program, its normal hash) of a tree put under the head's
+    signature: the program exactly as `parse` would make it from the text
+    (tested), for one unparse and one parse where that takes three and two --
+    making programs was a fifth of the proposer's time. The program is None
+    where `parse` must make it after all (a body led by a string: it would read
+    as a docstring); the whole is None if the tree does not unparse to code
+    that parses."""
     renamed = copy.copy(function)  # the body under the head's signature
     signature = head.signature
     renamed.name, renamed.args, renamed.returns = (
@@ -162,8 +163,9 @@ def from_tree(function: ast.FunctionDef, head: Head) -> tuple[str, Parsed | None
     except (SyntaxError, ValueError, TypeError, AttributeError, RecursionError, MemoryError):
         return None
     if code.has_docstring(function.body):  # it would be the program's docstring
-        return body, None
-    return body, Parsed(program, code.text_hash(normal))
+        return body, None, code.normal_hash(program)
+    program_hash = code.text_hash(normal)
+    return body, Parsed(program, program_hash), program_hash
 
 
 # -- what a model wrote, down to one body ------------------------------------------

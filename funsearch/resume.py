@@ -20,9 +20,9 @@ from typing import Any
 from funsearch import config as config_module
 from funsearch import runlog
 from funsearch.database import ProgramsDatabase
-from funsearch.engine import Counters, Progress
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Program, Reset
+from funsearch.progress import Counters, Progress
 from funsearch.scheduling.budget import Cost, Spent
 from funsearch.scheduling.scheduler import Outcome
 

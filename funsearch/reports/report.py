@@ -118,6 +118,9 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
                                  f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"
                                  if run.evaluation_cpu_seconds else ""))
     head.add_row("events", ", ".join(f"{kind} {n}" for kind, n in run.kinds.most_common()))
+    if run.stalls:  # a sampler that only repeated or failed for a while (funsearch/stall.py)
+        head.add_row("stalls", "\n".join(f"after {samples} samples: {message}"
+                                          for samples, message in run.stalls))
     head.add_row("best score", f"{fmt(run.best_score)} (train)" + "".join(
         f", {fmt(score)} ({name})" for name, score in run.holdout.items()))
     if run.samples and run.best:

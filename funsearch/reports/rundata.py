@@ -99,6 +99,7 @@ class RunData:
     improvements: int = 0
     holdout: dict[str, float | None] = dataclasses.field(default_factory=dict)
     kinds: Counter = dataclasses.field(default_factory=Counter)
+    stalls: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (samples, message)
 
     @property
     def name(self) -> str:
@@ -315,6 +316,10 @@ class _Folder:
 
     def _sampler_error(self, event: dict[str, Any]) -> None:
         self._sampler(event.get("sampler")).errors += 1
+
+    def _stall(self, event: dict[str, Any]) -> None:
+        message = event.get("message") or f"sampler '{event.get('sampler')}' stalled"
+        self.run.stalls.append((self.run.samples, str(message)))
 
     def _registration(self, event: dict[str, Any]) -> None:
         program = self._program(event)

@@ -128,6 +128,21 @@ def test_a_failing_initial_program_is_a_clear_error(tmp_path):
         experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", ["    return x\n"])})
 
 
+def test_a_program_that_floods_its_output_is_a_failed_evaluation_and_the_run_goes_on(tmp_path):
+    """The sandbox stops it at the output cap (before: a timeout, 10 s each)."""
+    flood = "    while True:\n        print('flood', x)\n"
+    config = make_config(tmp_path, samples=4)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", [flood, "    return 3 * x\n"])})
+    assert result.stop_reason.startswith("sample budget reached")
+    (flooded,) = [e for e in events_of(result.run_dir, "evaluation")
+                  if e["sample"] is not None and not e["duplicate"] and e["status"] != "ok"]
+    assert flooded["status"] == "output_limit"
+    assert "limit to stdout; it began: 'flood 1.0" in flooded["reason"]
+    assert result.counters["failed"] == 2  # the flood and its duplicate
+    assert result.best_score == 0.0
+
+
 def test_target_score_stops_the_run(tmp_path):
     config = make_config(tmp_path, samples=1000)
     config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={
@@ -210,3 +225,54 @@ def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_pa
     registered = [e["sample"] for e in events_of(result.run_dir, "registration")
                   if e["sample"] is not None]
     assert registered == sorted(registered) and len(registered) == 8
+
+
+class SequenceSampler:
+    """Returns the given texts once each, in order, on one thread."""
+
+    def __init__(self, name, texts):
+        self.name = name
+        self._texts = iter(texts)
+
+    def sample(self, query, n):
+        return [Sample(next(self._texts), self.name, latency=0.001) for _ in range(n)]
+
+
+def _one_thread(tmp_path, samples):
+    return make_config(tmp_path, samples=samples, samplers=[
+        {"name": "scripted", "samples_per_prompt": 2, "max_concurrency": 1}])
+
+
+def test_a_sampler_that_only_repeats_or_fails_is_warned_about_once(tmp_path):
+    """Its parent again and again, or text that is not code: a stall event
+    names the sampler and the reasons once, not at every sample, and the live
+    status carries the warning."""
+    from funsearch.stall import DUPLICATE_OF_PARENT, STALL_SAMPLES
+
+    statuses = []
+    config = _one_thread(tmp_path, samples=3 * STALL_SAMPLES)
+    result = experiment.run(config, on_status=statuses.append, samplers={
+        "scripted": ScriptedSampler("scripted", ["    return x\n", "not code at all"])})
+    (stall,) = events_of(result.run_dir, "stall")
+    assert stall["sampler"] == "scripted" and stall["count"] == STALL_SAMPLES
+    assert stall["reasons"][DUPLICATE_OF_PARENT] == STALL_SAMPLES // 2
+    assert any(reason.startswith("not code") for reason in stall["reasons"])
+    assert "sampler 'scripted' stalled" in stall["message"]
+    assert statuses[-1].warnings == [stall["message"]]
+
+
+def test_a_new_program_ends_a_stall_and_the_next_one_is_warned_about_again(tmp_path):
+    from funsearch.stall import STALL_SAMPLES
+
+    junk = ["not code at all"] * (STALL_SAMPLES + 10)
+    texts = [*junk, "    return 2 * x\n", "    return 3 * x\n", *junk]
+    config = _one_thread(tmp_path, samples=len(texts))
+    result = experiment.run(config, samplers={"scripted": SequenceSampler("scripted", texts)})
+    last_sample, after = None, []  # the sample each stall was noticed at
+    for event in runlog.read_events(result.run_dir):
+        if event["kind"] == "sample":
+            last_sample = event["sample"]
+        elif event["kind"] == "stall":
+            after.append(last_sample)
+    assert after == [STALL_SAMPLES - 1, len(junk) + 1 + STALL_SAMPLES]
+    assert [stall["count"] for stall in events_of(result.run_dir, "stall")] == [STALL_SAMPLES] * 2

@@ -22,7 +22,8 @@ from funsearch.parsing import parse, to_program
 from funsearch.prompt import build_query
 from funsearch.samplers import make_sampler
 from funsearch.samplers.mutation.ops import OPERATORS
-from funsearch.samplers.mutation.proposer import MutationSampler, MutationSettings, size_limit
+from funsearch.samplers.mutation.proposer import MutationSampler
+from funsearch.samplers.mutation.settings import MutationSettings, size_limit
 from funsearch.samplers.mutation.sites import NUM, Modules, analyse, node_count
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,13 @@ PLAIN = '''def priority(item: float, bins: list) -> list:
     return scores
 '''
 
+# A body too small for any operator but one that wraps what it returns.
+GRAPH = '''def priority(node: int, degrees: np.ndarray, saturation: np.ndarray) -> np.ndarray:
+    """Priorities of the nodes for being coloured next."""
+    return degrees.astype(float)
+'''
+DEGREES, SATURATION = np.array([3, 1, 2, 2]), np.array([0, 1, 1, 0])
+
 _points = np.random.default_rng(0).random((12, 2))
 DISTANCES = np.linalg.norm(_points[:, None] - _points[None], axis=-1)
 
@@ -91,6 +99,7 @@ PARENTS = {
         lambda f: np.shape(f(30.0, np.array([40.0, 55.0, 100.0]))) == (3,),
     ),
     "plain_python": ("import math\n", [PLAIN], lambda f: len(f(30.0, [40.0, 55.0, 100.0])) == 3),
+    "graph_colouring": (NUMPY, [GRAPH], lambda f: np.shape(f(0, DEGREES, SATURATION)) == (4,)),
 }
 
 
@@ -169,7 +178,7 @@ def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
         children = []
         for sample in gp.sample(query, 8):
             expected = parse(sample.text, query)
-            if sample.parsed is not None:
+            if sample.parsed is not None and sample.parsed.program is not None:
                 assert sample.parsed == expected, sample.text
                 made += 1
             if expected.program:
@@ -200,6 +209,41 @@ def test_children_differ_from_every_version_in_the_prompt(name):
     shown = {code.normal_hash(v) for v in query.versions}
     children = programs(sampler(), query, 100)
     assert not any(code.normal_hash(child) in shown for child in children)
+
+
+TINY = {  # return annotation, body: tiny versions, most of which only a wrap can change
+    "astype": ("np.ndarray", "return degrees.astype(float)"),
+    "bare": ("np.ndarray", "return degrees"),
+    "asarray": ("np.ndarray", "return np.asarray(degrees, dtype=float)"),
+    "unannotated": ("", "return degrees.astype(float)"),
+    "string": ("str", "return str(degrees)"),  # nothing numeric to change at all
+}
+
+
+def tiny_query(name):
+    annotation, body = TINY[name]
+    arrow = f" -> {annotation}" if annotation else ""
+    return build_query(NUMPY, "priority", [
+        f"def priority(node: int, degrees: np.ndarray, saturation: np.ndarray){arrow}:\n"
+        f'    """Priorities of the nodes."""\n    {body}\n'])
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_no_child_is_its_parent_again_and_no_child_at_all_is_said(name):
+    """A body the operators can do nothing with used to come back as its own
+    child, every time: a run of duplicates and no warning. Now a child is new
+    by normal-form hash, or the sample is a rejection that says why."""
+    query = tiny_query(name)
+    parent = code.normal_hash(query.versions[0])
+    samples = [s for _ in range(25) for s in sampler(seed=4).sample(query, 4)]
+    rejected = [s.parsed.rejection for s in samples if s.parsed.program is None]
+    assert all(parse(s.text, query).program_hash != parent for s in samples if s.text)
+    assert all(reason.startswith("no new child in ") for reason in rejected)
+    if name == "string":
+        assert len(rejected) == len(samples)
+        assert "no operator found anything to change" in rejected[0]
+    else:
+        assert not rejected  # what is returned is wrapped: np.sqrt(...), ... + saturation
 
 
 def test_samples_are_bodies_named_after_the_sampler_with_a_latency():

@@ -133,8 +133,9 @@ def test_a_tree_becomes_the_program_its_text_would():
     parse on program and hash; a body led by a string is left to parse."""
     head = parsing.head(query().head)
     tree = ast.parse("def anything(a, b):\n    x = b - a\n    return -x * 2\n").body[0]
-    body, parsed = parsing.from_tree(tree, head)
+    body, parsed, program_hash = parsing.from_tree(tree, head)
     assert parsed == parsing.parse(body, query())
+    assert program_hash == parsed.program_hash
     assert parsing.body_text(tree) == body
     tree = ast.parse("def anything(a, b):\n    'text'\n    return b\n").body[0]
     assert parsing.from_tree(tree, head)[1] is None

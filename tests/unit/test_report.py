@@ -216,6 +216,20 @@ def test_show_prints_lineage_outcomes_and_samplers_and_resets_empty_an_island(tm
     assert "ended: sample budget reached" in text
 
 
+def test_show_says_when_and_why_a_sampler_stalled(tmp_path):
+    path = write_run(tmp_path / "r", end=False)
+    message = ("sampler 'small' stalled: its last 50 samples were all duplicates or "
+               "rejections: duplicate of a parent in its prompt (50)")
+    with open(path / runlog.EVENTS, "a") as file:
+        file.write(json.dumps({"t": T0 + 21, "kind": "stall", "sampler": "small", "count": 50,
+                               "reasons": {"duplicate of a parent in its prompt": 50},
+                               "message": message}) + "\n")
+    run = rundata.read_run(path)
+    assert run.stalls == [(20, message)]
+    text = rendered(report.show, run)
+    assert "stalls" in text and f"after 20 samples: {message}" in text
+
+
 # --- logs that are being written, or were cut off ---------------------------------
 
 def test_truncated_last_line_is_skipped_with_a_warning_that_reports_show(tmp_path):

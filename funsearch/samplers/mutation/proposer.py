@@ -10,7 +10,8 @@ Bloat is held by a node-count limit relative to the parents (oversize children
 are redrawn) and by favouring deletion once a parent is big. Children equal to
 a version of the prompt or to a recent child, and children that only look new
 (a dead assignment, `x - x`), are redrawn too: each would cost a sample of the
-budget and teach the search nothing.
+budget and teach the search nothing. A version of the prompt is never proposed
+again: when no new child can be drawn the sample is a rejection that says why.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import threading
 import time
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from funsearch import parsing
-from funsearch.config import ConfigError, SamplerConfig
+from funsearch import code, parsing
+from funsearch.config import SamplerConfig
 from funsearch.parsing import Parsed
 from funsearch.prompt import Query
 from funsearch.samplers.base import Sample
 from funsearch.samplers.mutation import carry, crossover, hoist, monotone, neutral, ops
+from funsearch.samplers.mutation.settings import parse_settings, size_limit
 from funsearch.samplers.mutation.sites import NUM, Analysis, Modules, analyse, clone, node_count
 from funsearch.samplers.mutation.vocabulary import (
     Context,
@@ -43,112 +44,6 @@ from funsearch.samplers.mutation.vocabulary import (
 _CACHE_SIZE = 512
 _PROMPT_CACHE_SIZE = 64
 _RECENT = 4096  # children remembered so as not to propose them again
-
-
-class OperatorWeights(BaseModel):
-    """Relative frequency of each mutation operator (0 turns one off)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    constant: float = Field(3.0, ge=0)
-    binop: float = Field(1.0, ge=0)
-    compare: float = Field(0.5, ge=0)
-    minmax: float = Field(0.5, ge=0)
-    name: float = Field(1.0, ge=0)
-    insert: float = Field(2.0, ge=0)
-    replace: float = Field(1.0, ge=0)
-    delete: float = Field(1.5, ge=0)
-    statement: float = Field(1.0, ge=0)
-
-    @model_validator(mode="after")
-    def _some_operator(self) -> OperatorWeights:
-        if not any(self.model_dump().values()):
-            raise ValueError("at least one operator needs a positive weight")
-        return self
-
-
-class MutationSettings(BaseModel):
-    """`[samplers.settings]` of a mutation sampler.
-
-    Attributes:
-      mutations_per_child: mean number of operators applied to one mutant (>= 1);
-        the number is geometric, so most children are one step away and a
-        few are several (a way off a plateau of equally scored programs).
-      crossover_rate: share of children made by crossover of two versions.
-      constant_tuning_rate: probability that a request is answered by a
-        constant-tuning batch (the best version's structure, constants moved).
-      constant_sigma: relative size of a constant perturbation in a mutation.
-      tuning_sigma: ... and in a constant-tuning batch (finer).
-      max_nodes_factor, max_nodes_slack: a child may have at most
-        max(factor * parent, parent + slack) nodes (parent: the larger parent).
-      max_nodes: absolute ceiling on that limit (a parent above it may not grow).
-      shrink_above: parents with more nodes than this favour deletion
-        (its weight grows with the square of the excess ratio).
-      max_attempts: draws per child before giving up on a new, valid one.
-      weights: relative frequency of each mutation operator.
-      ranked_return: the run function only ranks the evolved function's
-        return value (bin packing's priority): a child that is a parent
-        under an increasing map (`np.sqrt(e)`, `e + 3`) is redrawn, as one
-        inside np.argmin/np.argmax always is (neutral.py), and so is one that
-        is a monotone map of the array parameter: best, worst or first fit in
-        disguise (monotone.py).
-      positive_parameters: parameters known to be > 0 (bin packing's item and
-        bins): a factor `item` keeps a direction, one of unknown sign does not.
-      index_parameters: parameters that number things (TSP's node indices): a
-        child that computes with one as a number (`np.tanh(unvisited_nodes)`,
-        `current_node * 2`) is redrawn. On random instances the numbering says
-        nothing, so such a term only fits the training instances: by the end
-        of a 15-minute TSP run every top program had one, 5 points better on
-        `train` than held out.
-      hoist_repeats: a costly expression a child computes more than once is
-        computed once, in a new local (hoist.py): the same function, faster
-        to evaluate, so more evaluations fit in a run.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mutations_per_child: float = Field(2.0, ge=1, le=20)
-    crossover_rate: float = Field(0.2, ge=0, le=1)
-    constant_tuning_rate: float = Field(0.1, ge=0, le=1)
-    constant_sigma: float = Field(0.3, gt=0, le=5)
-    tuning_sigma: float = Field(0.1, gt=0, le=5)
-    max_nodes_factor: float = Field(1.5, ge=1)
-    max_nodes_slack: int = Field(30, ge=0)
-    max_nodes: int = Field(250, ge=10)
-    shrink_above: int = Field(100, ge=1)
-    max_attempts: int = Field(20, ge=1)
-    weights: OperatorWeights = Field(default_factory=OperatorWeights)
-    ranked_return: bool = False
-    positive_parameters: tuple[str, ...] = ()
-    index_parameters: tuple[str, ...] = ()
-    hoist_repeats: bool = True
-
-
-def parse_settings(config: SamplerConfig) -> MutationSettings:
-    """The sampler's settings, or a ConfigError naming each bad key in full."""
-    try:
-        return MutationSettings.model_validate(config.settings)
-    except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            key = ".".join(["samplers", config.name, "settings", *map(str, problem["loc"])])
-            if problem["type"] == "extra_forbidden":
-                lines.append(f"unknown key '{key}' (known: {_known_keys(problem['loc'])})")
-            else:
-                lines.append(f"key '{key}': {problem['msg']}")
-        raise ConfigError("\n".join(lines)) from None
-
-
-def _known_keys(loc: tuple) -> str:
-    model = OperatorWeights if loc[:1] == ("weights",) else MutationSettings
-    return ", ".join(model.model_fields)
-
-
-def size_limit(parent_sizes: list[int], settings: MutationSettings) -> int:
-    """The most nodes a child of these parents may have."""
-    parent = max(parent_sizes)
-    relative = max(int(settings.max_nodes_factor * parent), parent + settings.max_nodes_slack)
-    return max(min(settings.max_nodes, relative), parent)
 
 
 @dataclasses.dataclass
@@ -168,6 +63,7 @@ class _Version:
 class _Child:
     text: str  # the body, indented: what a model would have written
     parsed: Parsed | None  # the program, made from the tree (None: parsing.parse makes it)
+    program_hash: str = ""  # code.normal_hash of the program, as the engine will have it
 
 
 @dataclasses.dataclass
@@ -176,6 +72,8 @@ class _Prompt:
     ctx: Context
     distinct: list[int]  # indices of versions with distinct bodies
     head: parsing.Head
+    hashes: frozenset[str]  # normal hashes of the versions: never proposed as a child
+    rescue: _Prompt | None = None  # the same with returned values as sites (_numeric_return)
 
 
 class MutationSampler:
@@ -202,14 +100,15 @@ class MutationSampler:
     def _sample(self, query: Query, n: int) -> list[Sample]:
         start = time.perf_counter()
         prompt = self._prompt(query)
-        seen = self._recent | {version.body for version in prompt.versions}
+        seen = set(self._recent)
         tunable = self._tunable(prompt.versions[-1], prompt.ctx)
         if n > 0 and tunable and self._rng.random() < self.settings.constant_tuning_rate:
             children = [self._tuned(prompt, seen) for _ in range(n)]
         else:
             children = [self._child(prompt, seen) for _ in range(n)]
         for child in children:
-            self._remember(child.text)
+            if child.text:  # not a rejection
+                self._remember(child.text)
         latency = time.perf_counter() - start
         return [Sample(child.text, self.name, latency, parsed=child.parsed) for child in children]
 
@@ -249,7 +148,13 @@ class MutationSampler:
         bodies: dict[str, int] = {}
         for index, version in enumerate(versions):
             bodies[version.body] = index  # the strongest copy of a body wins
-        return _Prompt(versions, ctx, sorted(bodies.values()), parsing.head(query.head))
+        hashes = frozenset(code.normal_hash(text) for text in query.versions)
+        head = parsing.head(query.head)
+        prompt = _Prompt(versions, ctx, sorted(bodies.values()), head, hashes)
+        if _numeric_return(head.signature):
+            rescue_ctx = dataclasses.replace(ctx, numeric_result=True)
+            prompt.rescue = dataclasses.replace(prompt, ctx=rescue_ctx)
+        return prompt
 
     def _version(self, program: str, modules: Modules) -> _Version:
         key = repr(modules) + program
@@ -274,23 +179,43 @@ class MutationSampler:
     # Children -----------------------------------------------------------------
 
     def _child(self, prompt: _Prompt, seen: set[str]) -> _Child:
-        fallback = None
+        """A new child; else a recent one again (a duplicate may still register
+        on another island); else a rejection that says why. Never a version of
+        the prompt: that sample would only be its parent again, a duplicate
+        that looks like a proposal and hides that the proposer is stuck.
+        Versions too small for the operators are tried once more with their
+        returned values as sites (_numeric_return)."""
+        failures: collections.Counter[str] = collections.Counter()
+        child, repeat = self._draw(prompt, seen, failures)
+        if child is None and prompt.rescue is not None:
+            child, again = self._draw(prompt.rescue, seen, failures)
+            repeat = repeat or again
+        return child or repeat or _rejection(failures)
+
+    def _draw(self, prompt: _Prompt, seen: set[str], failures: collections.Counter[str]):
+        """Up to max_attempts children: the first new one (or None), and the
+        first that repeats a recent child (or None). Counts why the others failed."""
+        repeat = None
         for _ in range(self.settings.max_attempts):
             crossing = (
                 len(prompt.distinct) > 1 and self._rng.random() < self.settings.crossover_rate
             )
             tree, parents = self._crossover(prompt) if crossing else self._mutant(prompt)
             child = self._accept(tree, parents, prompt)
-            if child is None:
-                continue
-            fallback = fallback or child
-            if child.text not in seen:
+            if isinstance(child, str):
+                failures[child] += 1
+            elif child.program_hash in prompt.hashes:
+                failures["a version of the prompt again"] += 1
+            elif child.text in seen:
+                failures["a recent child again"] += 1
+                repeat = repeat or child
+            else:
                 seen.add(child.text)
-                return child
-        return fallback or _Child(prompt.versions[-1].body, None)
+                return child, repeat
+        return None, repeat
 
-    def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | None:
-        """The child, or None if it is oversize, reads an unbound name, wastes
+    def _accept(self, tree, parents: list[_Version], prompt: _Prompt) -> _Child | str:
+        """The child, or why not: it is oversize, reads an unbound name, wastes
         more than its parents (ops.waste), returns a value cut off from a
         parameter its parents' returns all compute from (carry.py: a scalar
         where a priority per bin is due), ranks as a parent does (neutral.py),
@@ -298,31 +223,31 @@ class MutationSampler:
         number (index_parameters) or does not parse.
         Cheap checks first: this runs for every child drawn."""
         if tree is None or not tree.body:
-            return None
+            return "no operator found anything to change"
         ctx = prompt.ctx
         if node_count(tree.body) > size_limit([p.size for p in parents], self.settings):
-            return None
+            return "over the size limit"
         analysis = ctx.analyse(tree)
         if any(name not in ctx.allowed for name in analysis.free):
-            return None
+            return "reads an unbound name"
         if ops.waste(analysis) > max(p.waste for p in parents):
-            return None
+            return "dead code"
         if any(NUM in analysis.roles.get(name, ()) for name in self.settings.index_parameters):
-            return None
+            return "computes with an index parameter"
         required = frozenset.intersection(*(p.carries for p in parents))
         if required and not required <= carry.carried(tree, ctx.modules):
-            return None
+            return "drops a parameter its parents return per element"
         if self.settings.hoist_repeats:
             hoist.hoist(tree, ctx.modules, lambda: ops.fresh_name(tree, ctx))
         child = _made(tree, prompt.head)
         if child is None:
-            return None
+            return "does not parse"
         form = self._form(tree, child.text)
         if any(form == p.form for p in parents):
-            return None
+            return "ranks as a parent does"
         positive = frozenset(self.settings.positive_parameters)
         if self.settings.ranked_return and monotone.trend(tree, positive) is not None:
-            return None
+            return "best, worst or first fit in disguise"
         return child
 
     def _form(self, function: ast.FunctionDef, body: str) -> str:
@@ -386,13 +311,13 @@ class MutationSampler:
                 tree, prompt.ctx.analyse(tree), prompt.ctx, self.settings.tuning_sigma
             )
             child = _made(tree, prompt.head)
-            if child is None:
+            if child is None or child.program_hash in prompt.hashes:
                 continue
             fallback = fallback or child
             if child.text not in seen:
                 seen.add(child.text)
                 return child
-        return fallback or _Child(best.body, None)
+        return fallback or self._child(prompt, seen)
 
 
 def _made(tree: ast.FunctionDef, head: parsing.Head) -> _Child | None:
@@ -400,3 +325,25 @@ def _made(tree: ast.FunctionDef, head: parsing.Head) -> _Child | None:
     the tree does not unparse to code that parses."""
     made = parsing.from_tree(tree, head)
     return None if made is None else _Child(*made)
+
+
+def _numeric_return(signature: ast.FunctionDef) -> bool:
+    """Whether the evolved function returns numbers by its annotation (none,
+    float, an array): then a returned value may be wrapped in numeric code
+    even when its own form says nothing (`degrees.astype(float)`), which is
+    how the proposer gets going on a body too small for any other operator.
+    Not an `int` (a node to visit next) nor a list, a string..."""
+    annotation = signature.returns
+    if isinstance(annotation, ast.Subscript):  # npt.NDArray[np.float64]
+        annotation = annotation.value
+    if annotation is None:
+        return True
+    return ast.unparse(annotation).rpartition(".")[2] in ("float", "ndarray", "NDArray")
+
+
+def _rejection(failures: collections.Counter[str]) -> _Child:
+    """A sample that says the proposer found no new child, and mostly why."""
+    reason, _ = failures.most_common(1)[0]
+    total = sum(failures.values())
+    text = f"no new child in {total} attempts; most failed as: {reason}"
+    return _Child("", Parsed(None, rejection=text))

@@ -105,10 +105,14 @@ def parameters(function: ast.FunctionDef) -> list[str]:
     return names
 
 
-def analyse(function: ast.FunctionDef, modules: Modules, num_names: frozenset[str]) -> Analysis:
+def analyse(function: ast.FunctionDef, modules: Modules, num_names: frozenset[str],
+            numeric_result: bool = False) -> Analysis:
     """Walks a function body. `num_names` are names known (from every version
-    in the prompt) to hold numbers: their assigned values are numeric sites."""
-    walker = _Walker(modules, num_names)
+    in the prompt) to hold numbers: their assigned values are numeric sites.
+    `numeric_result`: a returned value is a numeric site whatever its form
+    (`degrees.astype(float)`, `np.asarray(x)`, a bare parameter), for bodies
+    that have no other site to change."""
+    walker = _Walker(modules, num_names, numeric_result)
     walker.block(function.body, dict.fromkeys(parameters(function)), top_level=True)
     return Analysis(
         walker.sites, walker.statements, walker.free, walker.roles, walker.num_assigned,
@@ -230,9 +234,11 @@ class _Walker:
     binding keeps working, because only names free in no parent are refused.
     """
 
-    def __init__(self, modules: Modules, num_names: frozenset[str]) -> None:
+    def __init__(self, modules: Modules, num_names: frozenset[str],
+                 numeric_result: bool = False) -> None:
         self.modules = modules
         self.num_names = num_names
+        self.numeric_result = numeric_result
         self.sites: list[Site] = []
         self.statements: list[StatementSite] = []
         self.free: dict[str, None] = {}
@@ -493,7 +499,9 @@ class _Walker:
         for keyword in node.keywords:
             if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant):
                 continue  # it fits the shape reduced: axis=1 -> axis=2 only breaks it
-            self.expr(keyword.value, keyword, "value", None, bound, INDEX)
+            # A type (`dtype=float`) is no index: `dtype=node` only raises.
+            role = OTHER if keyword.arg == "dtype" else INDEX
+            self.expr(keyword.value, keyword, "value", None, bound, role)
 
     def _comprehension(self, node, bound: dict, position: str) -> None:
         inner = dict(bound)
@@ -525,4 +533,6 @@ class _Walker:
             return position
         if isinstance(node, ast.Constant) and isinstance(node.value, int):
             return INDEX  # a count or a shape: keep it an integer
+        if position == _RESULT and self.numeric_result:
+            return NUM
         return NUM if is_numeric(node, self.modules) else OTHER

@@ -75,6 +75,8 @@ class Context:
       allowed: names that may be read without a local binding (builtins,
         imports, names the parents themselves read so).
       sigma: relative size of a constant perturbation.
+      numeric_result: returned values are numeric sites whatever their form
+        (sites.py.analyse); for versions with nothing else to change.
     """
 
     rng: np.random.Generator
@@ -90,9 +92,10 @@ class Context:
     magnitudes: list[float]
     allowed: frozenset[str]
     sigma: float
+    numeric_result: bool = False
 
     def analyse(self, function: ast.FunctionDef) -> Analysis:
-        return analyse(function, self.modules, self.num_names)
+        return analyse(function, self.modules, self.num_names, self.numeric_result)
 
     def unbound(self, function: ast.FunctionDef) -> list[str]:
         """Names the function reads that nothing binds (it would raise NameError)."""
