@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from funsearch import code, database_client, parsing, prompt
+from funsearch import code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Prompt, Registration
@@ -80,7 +80,8 @@ class Engine:
         workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
         self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
                                     workers=max(1, workers), slots=backend.evaluation_slots,
-                                    emit=lambda **fields: log.append("scheduler", **fields))
+                                    emit=lambda action, **fields: log.write(
+                                        events.Scheduler(action=action, extra=fields)))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -110,8 +111,8 @@ class Engine:
         """Evaluates the spec's initial program and puts it on every island."""
         program = self._spec.initial_program
         evaluation = self._backend.submit_evaluation(program).result()
-        self._log.append("evaluation", sample=None, sampler="initial", **_evaluation_fields(
-            evaluation, program, code.normal_hash(program), duplicate=False))
+        self._log.write(events.Evaluation.of(evaluation, program, code.normal_hash(program),
+                                             duplicate=False, sample=None, sampler="initial"))
         if not evaluation.ok:
             raise SpecError(
                 f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate on "
@@ -238,8 +239,8 @@ class Engine:
             samples: list[Sample] = future.result()
         except Exception as error:  # a backend failure is logged; the run goes on
             reason = f"{type(error).__name__}: {error}"[:500]
-            self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
-                             reason=reason)
+            self._log.write(events.SamplerError(sampler=pending.sampler,
+                                                island=pending.prompt.island, reason=reason))
             self._scheduler.on_prompt(pending.sampler, latency, evaluations=0, failed=True)
             self._sampler_failures[pending.sampler] += 1
             if self._sampler_failures[pending.sampler] >= MAX_SAMPLER_FAILURES:
@@ -268,18 +269,19 @@ class Engine:
         self._spent.charge(cost)
         self._scheduler.on_sample(sample_id, pending.sampler, cost)
         chosen = pending.prompt
-        self._log.append(
-            "sample", sample=sample_id, sampler=pending.sampler, island=chosen.island,
+        self._log.write(events.Sample(
+            sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
             latency=round(sample.latency, 6), request=request_size,
             prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
-            usd=round(cost.usd, 8))
+            usd=round(cost.usd, 8)))
         parsed = sample.parsed or parsing.parse(sample.text, pending.query)
         if parsed.program is None:
             self.counters.rejected += 1
-            self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
-                             reason=parsed.rejection, text=sample.text[:_REJECTED_TEXT_CHARS])
+            self._log.write(events.Rejection(sample=sample_id, sampler=pending.sampler,
+                                             reason=parsed.rejection,
+                                             text=sample.text[:_REJECTED_TEXT_CHARS]))
             self._scheduler.observe(sample_id, improved=False)
             self._wasted(pending, parsed.rejection)
             return None
@@ -306,7 +308,7 @@ class Engine:
         recent samples all did (stall.py), once per stall."""
         stall = self.stalls.wasted(pending.sampler, reason)
         if stall is not None:
-            self._log.append("stall", **stall.fields())
+            self._log.write(events.Stall(**stall.fields()))
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:
@@ -314,12 +316,11 @@ class Engine:
         if not duplicate:
             self.counters.evaluated += 1
             self._spent.evaluation_seconds += seconds
-            if evaluation.status != "lost":  # says nothing about the program: try it again
+            if outcomes.remembered(evaluation.status):  # else: try it again
                 self._cache[pending.program_hash] = evaluation
-        self._log.append("evaluation", sample=pending.sample_id, sampler=pending.sampler,
-                         **_evaluation_fields(evaluation, pending.program, pending.program_hash,
-                                              duplicate))
-        if not evaluation.ok:
+        self._log.write(events.Evaluation.of(evaluation, pending.program, pending.program_hash,
+                                             duplicate, pending.sample_id, pending.sampler))
+        if outcomes.failed(evaluation.status):
             self.counters.failed += 1
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
@@ -338,37 +339,34 @@ class Engine:
 
     def _on_registration(self, registration: Registration, pending: _Pending,
                          evaluation: Evaluation) -> bool:
-        """Logs a registration; True if the program beats its prompt's best parent."""
-        parents_best = max(parent.score for parent in pending.prompt.parents)
-        improved = evaluation.score is not None and evaluation.score > parents_best
+        """Logs a registration; whether the sample improved on its prompt (outcomes.py)."""
+        improved = outcomes.improved(evaluation.score,
+                                     [parent.score for parent in pending.prompt.parents])
         if registration.program is None:
             self.counters.discarded += 1
-            self._log.append("discard", sample=pending.sample_id, sampler=pending.sampler,
-                             island=pending.prompt.island, reason=registration.reason)
+            self._log.write(events.Discard(sample=pending.sample_id, sampler=pending.sampler,
+                                           island=pending.prompt.island,
+                                           reason=registration.reason))
         else:
             self.counters.registered += 1
             self._log_registration(registration.program, pending.sample_id, pending.program_hash)
             self._update_best(registration.program, pending.sample_id)
         for reset in registration.resets:
             self.counters.resets += 1
-            self._log.append("reset", island=reset.island, epoch=reset.epoch,
-                             source_island=reset.source_island,
-                             founder=_program_fields(reset.founder))
+            self._log.write(events.Reset.of(reset))
             self._on_island = {key for key in self._on_island if key[0] != reset.island}
             self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
         return improved
 
     def _log_registration(self, program: Any, sample: int | None, program_hash: str) -> None:
         self._on_island.add((program.island, program_hash))
-        self._log.append("registration", sample=sample, hash=program_hash,
-                         **_program_fields(program))
+        self._log.write(events.Registration.of(program, sample, program_hash))
 
     def _update_best(self, program: Any, sample: int | None) -> None:
         if self._best_score is not None and program.score <= self._best_score:
             return
         self._best_score = program.score
-        self._log.append("best", program_id=program.id, score=program.score, sample=sample,
-                         sampler=program.sampler, island=program.island)
+        self._log.write(events.Best.of(program, sample))
         self._log.write_best(
             f"# Best program of this run: score {program.score:.6g} on '"
             f"{self._config.problem.inputs}' (program {program.id}, island {program.island}).\n"
@@ -380,15 +378,3 @@ class Engine:
             self._last_status = now
             self._on_status(self.status(reason))
 
-
-def _program_fields(program: Any) -> dict[str, Any]:
-    return {"program_id": program.id, "island": program.island, "score": program.score,
-            "scores": program.scores, "parents": list(program.parents),
-            "sampler": program.sampler, "program": program.source}
-
-
-def _evaluation_fields(evaluation: Evaluation, program: str, program_hash: str,
-                       duplicate: bool) -> dict[str, Any]:
-    return {"hash": program_hash, "duplicate": duplicate, "status": evaluation.status,
-            "score": evaluation.score, "scores": evaluation.scores, "reason": evaluation.reason,
-            "duration": round(evaluation.duration, 6), "program": program}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from funsearch import runlog
+from funsearch import events, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
@@ -36,8 +36,8 @@ class RunResult:
 
 def make_backend(config: ExperimentConfig, spec: spec_module.Specification,
                  on_event: Callable[..., Any] | None = None, **kwargs: Any):
-    """The Backend the config's runtime names. `on_event(kind, **fields)` hears
-    what the Ray runtime does about failed actors (retries, lost evaluations)."""
+    """The Backend the config's runtime names. `on_event(event)` hears what the
+    Ray runtime does about failed actors (retries, lost evaluations: events.py)."""
     if config.runtime.kind == "ray":
         from funsearch.runtime.ray_runtime import RayBackend
 
@@ -60,18 +60,19 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     if resume is not None:
         backend_kwargs["database"] = resume.database
     try:
-        backend = make_backend(config, spec, on_event=log.append, **backend_kwargs)
+        backend = make_backend(config, spec, on_event=log.write, **backend_kwargs)
     except BaseException as error:
         _log_failed_start(log, error)
         log.close()
         raise
     try:
-        log.append("run_start" if resume is None else "resume", name=config.name,
-                   seed=config.seed, spec=str(spec.path), isolation=backend.isolation,
-                   isolation_detail=getattr(backend, "isolation_detail", ""),
-                   runtime=config.runtime.kind,
-                   samplers=[sampler.name for sampler in config.samplers],
-                   **(resume.summary() if resume is not None else {}))
+        start = {"name": config.name, "seed": config.seed, "spec": str(spec.path),
+                 "isolation": backend.isolation,
+                 "isolation_detail": getattr(backend, "isolation_detail", ""),
+                 "runtime": config.runtime.kind,
+                 "samplers": [sampler.name for sampler in config.samplers]}
+        log.write(events.RunStart(**start) if resume is None
+                  else events.Resume(**start, **resume.summary()))
         engine = Engine(config, spec, backend, log, on_status)
         try:
             if resume is None:
@@ -89,8 +90,8 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
                    for input_set, scores in held_out.items()}
         counters = dataclasses.asdict(engine.counters)
         report = _held_out_report(config, spec, best, held_out, log)
-        log.append("run_end", reason=reason, counters=counters, best_score=best.score,
-                   best_program_id=best.id, holdout=holdout)
+        log.write(events.RunEnd(reason=reason, counters=counters, best_score=best.score,
+                                best_program_id=best.id, holdout=holdout))
         log.write_summary({"name": config.name, "seed": config.seed, "stop_reason": reason,
                            "best_score": best.score, "best_program_id": best.id,
                            "train_inputs": config.problem.inputs, "holdout": holdout,
@@ -120,7 +121,7 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
 def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:
     """A run that could not start says why in its own log, so `show` and
     `compare` can tell it from a run that is going or was killed."""
-    log.append("start_failed", reason=f"{type(error).__name__}: {error}"[:1000])
+    log.write(events.StartFailed(reason=f"{type(error).__name__}: {error}"[:1000]))
 
 
 def _score_holdout(config: ExperimentConfig, backend: Any, best: Any,
@@ -130,8 +131,9 @@ def _score_holdout(config: ExperimentConfig, backend: Any, best: Any,
     for input_set in config.problem.holdout:
         evaluation = backend.submit_evaluation(best.source, input_set).result()
         scores[input_set] = evaluation.scores
-        log.append("holdout", program_id=best.id, input_set=input_set, status=evaluation.status,
-                   score=evaluation.score, scores=evaluation.scores, reason=evaluation.reason)
+        log.write(events.Holdout(program_id=best.id, input_set=input_set,
+                                 status=evaluation.status, score=evaluation.score,
+                                 scores=evaluation.scores, reason=evaluation.reason))
     return scores
 
 
@@ -151,7 +153,7 @@ def _held_out_report(config: ExperimentConfig, spec: spec_module.Specification, 
         try:
             figures.update(spec.summary(input_set, per_input))
         except Exception as error:  # a report must not lose the run's result
-            log.append("summary_error", input_set=input_set, reason=repr(error)[:300])
+            log.write(events.SummaryError(input_set=input_set, reason=repr(error)[:300]))
         report[input_set] = figures
     lines = [f"# Best program of run '{config.name}' (seed {config.seed}): program {best.id}, "
              f"island {best.island}, sampler '{best.sampler}'."]

@@ -13,20 +13,17 @@ event.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
 from funsearch import config as config_module
-from funsearch import runlog
+from funsearch import events, outcomes, runlog
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation
-from funsearch.programs import Program, Reset
+from funsearch.programs import Reset
 from funsearch.progress import Counters, Progress
 from funsearch.scheduling.budget import Cost, Spent
 from funsearch.scheduling.scheduler import Outcome
-
-_STARTS = ("run_start", "resume")  # events that begin a session of a run
 
 
 @dataclasses.dataclass
@@ -63,10 +60,10 @@ def load_config(run_dir: str | Path, **overrides: Any) -> config_module.Experime
     if not (Path(run_dir) / runlog.CONFIG).is_file():
         raise FileNotFoundError(f"{run_dir}: no {runlog.CONFIG} (not a run directory?)")
     data = runlog.read_config(run_dir)
-    start = next((e for e in runlog.read_events(run_dir) if e["kind"] == "run_start"), None)
+    start = next((e for e in events.read(run_dir) if e.kind == "run_start"), None)
     if start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
-    data["problem"]["spec"] = start["spec"]
+    data["problem"]["spec"] = start.spec
     for dotted, value in overrides.items():
         keys = dotted.split(".")
         target = data
@@ -86,131 +83,78 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     open_samples: set[int] = set()
     spec, sessions = "", 0
     session_start = last_t = None
-    outcomes = _Outcomes({sampler.name: sampler.samples_per_prompt for sampler in config.samplers})
-    for event in runlog.read_events(run_dir):
-        outcomes.read(event)
-        kind, sample = event["kind"], event.get("sample")
-        if kind in _STARTS:
+    judge = outcomes.Judge()
+    learnt: list[Outcome] = []
+    request_sizes = {sampler.name: sampler.samples_per_prompt for sampler in config.samplers}
+    for event in events.read(run_dir):
+        judged = judge.add(event)
+        if judged is not None:
+            learnt.append(_outcome(judged, request_sizes))
+        if isinstance(event, events.RunStart):  # a session begins (run_start or resume)
             if session_start is not None:
                 spent.wall += last_t - session_start
-            session_start, sessions = event["t"], sessions + 1
-            spec = event.get("spec", spec)
-        last_t = event["t"]
-        if kind == "sample":
+            session_start, sessions = event.t, sessions + 1
+            spec = event.spec or spec
+        last_t = event.t
+        if isinstance(event, events.Sample):
             counters.samples += 1
-            spent.samples += 1
-            spent.gpu_seconds += event.get("gpu_seconds") or 0.0
-            spent.usd += event.get("usd") or 0.0
-            spent.tokens += ((event.get("prompt_tokens") or 0)
-                             + (event.get("completion_tokens") or 0))
-            next_sample = max(next_sample, sample + 1)
-            open_samples.add(sample)
-        elif kind == "rejection":
+            spent.charge(_cost(event, request_sizes))
+            next_sample = max(next_sample, event.sample + 1)
+            open_samples.add(event.sample)
+        elif isinstance(event, events.Rejection):
             counters.rejected += 1
-            open_samples.discard(sample)
-        elif kind == "evaluation":
-            open_samples.discard(sample)
+            open_samples.discard(event.sample)
+        elif isinstance(event, events.Evaluation):
+            open_samples.discard(event.sample)
             _count_evaluation(event, counters, cache, config.problem.inputs)
-            if sample is not None and not event.get("duplicate"):
-                spent.evaluation_seconds += event.get("duration") or 0.0
-        elif kind == "registration":
-            database.restore(_program(event))
-            counters.registered += sample is not None
-        elif kind == "discard":
+            if event.sample is not None and not event.duplicate:
+                spent.evaluation_seconds += event.duration or 0.0
+        elif isinstance(event, events.Registration):
+            database.restore(event.to_program())
+            counters.registered += event.sample is not None
+        elif isinstance(event, events.Discard):
             counters.discarded += 1
-        elif kind == "reset":
-            database.apply_reset(Reset(event["island"], event["epoch"],
-                                       _program(event["founder"]), event["source_island"]))
+        elif isinstance(event, events.Reset):
+            database.apply_reset(Reset(event.island, event.epoch, event.founder.to_program(),
+                                       event.source_island))
             counters.resets += 1
-        elif kind == "best":
-            best_score = event["score"] if best_score is None else max(best_score,
-                                                                       event["score"])
+        elif isinstance(event, events.Best):
+            best_score = event.score if best_score is None else max(best_score, event.score)
     if session_start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     spent.wall += last_t - session_start
-    progress = Progress(counters, spent, next_sample, best_score, cache, outcomes.finish())
+    learnt += [_outcome(judged, request_sizes) for judged in judge.finish()]
+    progress = Progress(counters, spent, next_sample, best_score, cache, learnt)
     return Replayed(database, progress, spec, sessions, len(open_samples))
 
 
-class _Outcomes:
-    """The scheduler's reading of a log: each sample's cost, and whether its
-    program beat its prompt's best parent, as the engine judged it then."""
-
-    def __init__(self, request_sizes: dict[str, int]):
-        self._request_sizes = request_sizes  # for logs that do not say (older runs)
-        self._done: list[Outcome] = []
-        self._open: dict[int, tuple[str, Cost, tuple[int, ...]]] = {}
-        self._evaluated: dict[int, tuple[float, float]] = {}  # sample -> score, seconds
-        self._scores: dict[int, float] = {}  # program id -> score
-
-    def read(self, event: dict[str, Any]) -> None:
-        kind, sample = event["kind"], event.get("sample")
-        if kind == "sample":
-            request = event.get("request") or self._request_sizes.get(event["sampler"], 1)
-            tokens = (event.get("prompt_tokens") or 0) + (event.get("completion_tokens") or 0)
-            cost = Cost(seconds=(event.get("latency") or 0.0) / max(1, request),
-                        gpu_seconds=event.get("gpu_seconds") or 0.0, tokens=tokens,
-                        usd=event.get("usd") or 0.0)
-            self._open[sample] = (event["sampler"], cost, tuple(event.get("parents") or ()))
-        elif kind == "rejection":
-            self._close(sample, improved=False, seconds=0.0)
-        elif kind == "evaluation" and sample is not None:
-            seconds = 0.0 if event.get("duplicate") else event.get("duration") or 0.0
-            if event["status"] == "ok":
-                self._evaluated[sample] = (event["score"], seconds)
-            else:
-                self._close(sample, improved=False, seconds=seconds)
-        elif kind == "registration":
-            self._scores[event["program_id"]] = event["score"]
-            if sample is not None:
-                self._judge(sample)
-        elif kind == "discard":
-            self._judge(sample)
-        elif kind == "reset":
-            self._scores[event["founder"]["program_id"]] = event["founder"]["score"]
-
-    def finish(self) -> list[Outcome]:
-        """The outcomes in the order the engine knew them; a program that was
-        already on its island was neither registered nor discarded: no gain."""
-        for sample, (_, seconds) in list(self._evaluated.items()):
-            self._close(sample, improved=False, seconds=seconds)
-        self._evaluated.clear()
-        return self._done
-
-    def _judge(self, sample: int) -> None:
-        if sample not in self._evaluated or sample not in self._open:
-            return
-        score, seconds = self._evaluated.pop(sample)
-        parents = self._open[sample][2]
-        best_parent = max((self._scores.get(p, -math.inf) for p in parents), default=-math.inf)
-        self._close(sample, improved=score > best_parent, seconds=seconds)
-
-    def _close(self, sample: int, improved: bool, seconds: float) -> None:
-        opened = self._open.pop(sample, None)
-        if opened is not None:
-            self._done.append(Outcome(opened[0], opened[1], improved, seconds))
+def _cost(sample: events.Sample, request_sizes: dict[str, int]) -> Cost:
+    """What the sample cost, as the engine charged it (budget.sample_cost)."""
+    request = sample.request or request_sizes.get(sample.sampler, 1)  # older logs lack it
+    return Cost(seconds=(sample.latency or 0.0) / max(1, request),
+                gpu_seconds=sample.gpu_seconds or 0.0,
+                tokens=(sample.prompt_tokens or 0) + (sample.completion_tokens or 0),
+                usd=sample.usd or 0.0)
 
 
-def _count_evaluation(event: dict[str, Any], counters: Counters,
+def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:
+    """A judged sample as the scheduler learns it."""
+    sample = judged.sample
+    return Outcome(sample.sampler, _cost(sample, request_sizes), judged.improved,
+                   judged.evaluation_seconds)
+
+
+def _count_evaluation(event: events.Evaluation, counters: Counters,
                       cache: dict[str, Evaluation], input_set: str) -> None:
     """As the engine counted it; the initial program's evaluation (no sample) only fills
     the cache, and a lost evaluation (its actor died) says nothing about the program."""
-    if event.get("sample") is not None:
-        if event.get("duplicate"):
+    if event.sample is not None:
+        if event.duplicate:
             counters.duplicates += 1
         else:
             counters.evaluated += 1
-        if event["status"] != "ok":
+        if outcomes.failed(event.status):
             counters.failed += 1
-    if not event.get("duplicate") and event["status"] != "lost":
-        cache[event["hash"]] = Evaluation(event["status"], event.get("scores"),
-                                          event.get("reason") or "",
-                                          event.get("duration") or 0.0, input_set)
-
-
-def _program(fields: dict[str, Any]) -> Program:
-    """A Program from the fields the engine logs (see engine._program_fields)."""
-    return Program(id=fields["program_id"], source=fields["program"],
-                   scores=dict(fields["scores"]), score=fields["score"],
-                   island=fields["island"], parents=tuple(fields["parents"]),
-                   sampler=fields.get("sampler") or "")
+    if not event.duplicate and outcomes.remembered(event.status):
+        cache[event.hash] = Evaluation(event.status, event.scores, event.reason or "",
+                                       event.duration or 0.0, input_set)

@@ -2,9 +2,10 @@
 
 `events.jsonl` is the source of truth of a run: one JSON object per line for
 every sample, rejection, evaluation, registration, discard, island reset and
-scheduler decision. Reports read it while the run is going; `resume` rebuilds
-the database from it. A line is written whole and flushed at once, so a crash
-can at worst leave one truncated last line, which readers skip with a warning.
+scheduler decision (what each holds: funsearch/events.py). Reports read it
+while the run is going; `resume` rebuilds the database from it. A line is
+written whole and flushed at once, so a crash can at worst leave one
+truncated last line, which readers skip with a warning.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class RunLog:
             self._file.write(line)
             self._file.flush()
         return event
+
+    def write(self, event: Any) -> dict[str, Any]:
+        """Writes an event declared in funsearch/events.py: its kind and fields."""
+        return self.append(event.kind, **event.fields())
 
     def write_best(self, text: str) -> None:
         _write_atomic(self.dir / BEST, text)

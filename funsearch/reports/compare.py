@@ -99,8 +99,8 @@ def config_value(config: dict[str, Any], key: str) -> Any:
 def group_label(run: RunData, by: str) -> str:
     """The value that puts a run in its group, as text."""
     if by == "sampler":
-        samplers = run.config.get("samplers") or [{"name": name} for name in
-                                                 run.start.get("samplers", [])]
+        started = (run.start.samplers if run.start else None) or []
+        samplers = run.config.get("samplers") or [{"name": name} for name in started]
         return "+".join(str(s.get("name")) + (f" ({s['model']})" if s.get("model") else "")
                         for s in samplers) or "?"
     key = "scheduler.policy" if by == "policy" else by

@@ -18,8 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from funsearch import runlog
-from funsearch.reports.rundata import OUTCOMES, RunData, number
+from funsearch import events
+from funsearch.outcomes import OUTCOMES
+from funsearch.reports.rundata import RunData, number
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -55,7 +56,7 @@ def sparkline(values: list[float]) -> str:
 
 def status_line(run: RunData) -> str:
     if run.end is not None:
-        return f"ended: {run.end.get('reason', '?')}"
+        return f"ended: {run.end.reason or '?'}"
     if run.failed_start is not None:
         return f"failed to start: {run.failed_start}"
     return "no run_end yet: running, or stopped without finishing (crashed or killed)"
@@ -105,11 +106,12 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     head = Table.grid(padding=(0, 2))
     head.add_row("run", str(run.dir))
-    head.add_row("name / seed", f"{run.config.get('name', run.start.get('name', '?'))} / "
+    started = run.start.name if run.start else "?"
+    head.add_row("name / seed", f"{run.config.get('name', started)} / "
                                 f"{run.seed}")
     head.add_row("status", status_line(run))
     if run.start:
-        head.add_row("isolation", str(run.start.get("isolation", "?")))
+        head.add_row("isolation", str(run.start.isolation or "?"))
     for label, value in config_summary(run.config):
         head.add_row(label, value)
     head.add_row("progress", f"{run.samples} samples in {fmt_seconds(run.wall)}, "
@@ -237,7 +239,7 @@ def _columns(run_dir: Path) -> dict[str, str]:
     """Every field of the events, with one type that holds all its values:
     ints widen to floats, and anything mixed becomes text."""
     columns: dict[str, str | None] = {"t": None, "kind": None}
-    for event in runlog.read_events(run_dir):
+    for event in events.records(run_dir):
         for key, value in event.items():
             if value is None:
                 columns.setdefault(key, None)
@@ -282,7 +284,7 @@ def export(run_dir: str | Path, format: str = "csv", out: str | Path | None = No
         with open(out, "w", newline="", encoding="utf-8") as file:
             writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
             writer.writeheader()
-            for event in runlog.read_events(run_dir):
+            for event in events.records(run_dir):
                 writer.writerow({key: _flat(value) for key, value in event.items()})
         return out
     types = {"bool": pyarrow.bool_(), "int": pyarrow.int64(), "float": pyarrow.float64(),
@@ -290,7 +292,7 @@ def export(run_dir: str | Path, format: str = "csv", out: str | Path | None = No
     schema = pyarrow.schema([(key, types[kind]) for key, kind in columns.items()])
     with pyarrow.parquet.ParquetWriter(out, schema) as writer:
         rows: list[dict[str, Any]] = []
-        for event in [*runlog.read_events(run_dir), None]:
+        for event in [*events.records(run_dir), None]:
             if event is not None:
                 rows.append({key: _cell(event.get(key), kind) for key, kind in columns.items()})
             if rows and (event is None or len(rows) >= batch):

@@ -5,27 +5,25 @@ as a step function of the budget spent, outcomes by reason, per-sampler
 statistics, the programs and their parents) without keeping the events, so a
 long run's log does not have to fit in memory. It reads a live run as far as it
 has been written, and a crashed one up to its last whole line; event kinds it
-does not know, and fields older runs lack, are ignored.
+does not know, and fields older runs lack, are ignored. A sample's outcome and
+whether it improved are judged by funsearch/outcomes.py, as the run judged them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from funsearch import runlog
+from funsearch import events, outcomes, runlog
+from funsearch.outcomes import OUTCOMES, reason_key
 
 # Budget units of equal-budget comparisons, and how each is written.
 UNITS = {"samples": "samples", "wall": "seconds", "gpu_hours": "GPU-hours", "usd": "USD"}
-OUTCOMES = ("valid", "duplicate", "invalid", "rejected")
-_STARTS = ("run_start", "resume")  # a session of a run begins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +80,8 @@ class RunData:
     config: dict[str, Any]
     summary: dict[str, Any] | None
     warnings: list[str] = dataclasses.field(default_factory=list)
-    start: dict[str, Any] = dataclasses.field(default_factory=dict)
-    end: dict[str, Any] | None = None
+    start: events.RunStart | None = None  # the first session's
+    end: events.RunEnd | None = None
     failed_start: str | None = None  # why the run could not start (then no end)
     wall: float = 0.0
     samples: int = 0
@@ -107,7 +105,7 @@ class RunData:
 
     @property
     def seed(self) -> Any:
-        return self.config.get("seed", self.start.get("seed"))
+        return self.config.get("seed", self.start.seed if self.start else None)
 
     @property
     def running(self) -> bool:
@@ -188,7 +186,7 @@ def read_run(run_dir: str | Path) -> RunData:
         run = RunData(run_dir, _read_json(run_dir / runlog.CONFIG),
                       _read_json(run_dir / runlog.SUMMARY, missing=None))
         folder = _Folder(run)
-        for event in runlog.read_events(run_dir):
+        for event in events.read(run_dir):
             folder.add(event)
     for warning in caught:
         run.warnings.append(str(warning.message))
@@ -221,17 +219,6 @@ def number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-@functools.lru_cache(maxsize=4096)  # reasons repeat; the regexes are the cost
-def reason_key(text: Any, limit: int = 90) -> str:
-    """A reason shortened so that reasons differing only in names, numbers or
-    line numbers are counted together (a traceback is known by its last line)."""
-    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
-    line = lines[-1] if lines else "(no reason given)"
-    line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
-    line = re.sub(r"\d+(\.\d+)?", "N", line)
-    return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
 class _Folder:
     """Folds events into a RunData, one at a time."""
 
@@ -240,22 +227,27 @@ class _Folder:
         self.t0: float | None = None
         self.last_t: float | None = None
         self.paused = 0.0  # seconds between a crash and its resume
+        self.judge = outcomes.Judge()  # improvements, as the scheduler counted them
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: events.Event) -> None:
         run = self.run
-        kind = str(event.get("kind", ""))
-        run.kinds[kind] += 1
-        t = number(event.get("t"))
+        run.kinds[event.kind] += 1
+        session = isinstance(event, events.RunStart)  # run_start or resume
+        t = number(event.t)
         if t is not None:
             if self.t0 is None:
                 self.t0 = t
-            if kind in _STARTS and run.start and self.last_t is not None:
+            if session and run.start and self.last_t is not None:
                 self.paused += max(0.0, t - self.last_t)
             self.last_t = t
             run.wall = max(run.wall, t - self.t0 - self.paused)
-        if kind in _STARTS and run.start:
+        if session and run.start:
             run.end = None  # resumed: going again, whether it ended or crashed before
-        handler = getattr(self, "_" + kind, None)
+        judged = self.judge.add(event)
+        if judged is not None and judged.improved:
+            run.improvements += 1
+            self._sampler(judged.sample.sampler).improvements += 1
+        handler = getattr(self, "_" + event.kind, None)
         if handler is not None:
             handler(event)
 
@@ -266,92 +258,83 @@ class _Folder:
             stats = self.run.samplers[name] = SamplerStats()
         return stats
 
-    def _run_start(self, event: dict[str, Any]) -> None:
+    def _run_start(self, event: events.RunStart) -> None:
         if not self.run.start:
             self.run.start = event
 
-    def _start_failed(self, event: dict[str, Any]) -> None:
-        self.run.failed_start = str(event.get("reason", "?"))
+    def _start_failed(self, event: events.StartFailed) -> None:
+        self.run.failed_start = str(event.reason or "?")
 
-    def _run_end(self, event: dict[str, Any]) -> None:
+    def _run_end(self, event: events.RunEnd) -> None:
         self.run.end = event
-        if isinstance(event.get("holdout"), dict):
-            for input_set, score in event["holdout"].items():
+        if isinstance(event.holdout, dict):
+            for input_set, score in event.holdout.items():
                 self.run.holdout.setdefault(input_set, number(score))
 
-    def _sample(self, event: dict[str, Any]) -> None:
-        run, stats = self.run, self._sampler(event.get("sampler"))
-        gpu, usd = number(event.get("gpu_seconds")) or 0.0, number(event.get("usd")) or 0.0
+    def _sample(self, event: events.Sample) -> None:
+        run, stats = self.run, self._sampler(event.sampler)
+        gpu, usd = number(event.gpu_seconds) or 0.0, number(event.usd) or 0.0
         run.samples += 1
         run.gpu_seconds += gpu
         run.usd += usd
         stats.samples += 1
         stats.gpu_seconds += gpu
         stats.usd += usd
-        if (latency := number(event.get("latency"))) is not None:
+        if (latency := number(event.latency)) is not None:
             stats.latencies.append(latency)
-        stats.prompt_tokens += int(number(event.get("prompt_tokens")) or 0)
-        stats.completion_tokens += int(number(event.get("completion_tokens")) or 0)
+        stats.prompt_tokens += int(number(event.prompt_tokens) or 0)
+        stats.completion_tokens += int(number(event.completion_tokens) or 0)
 
-    def _count(self, event: dict[str, Any], outcome: str, reason: str) -> None:
+    def _count(self, sampler: Any, outcome: str, reason: str) -> None:
         self.run.outcomes[(outcome, reason)] += 1
-        self._sampler(event.get("sampler")).outcomes[outcome] += 1
+        self._sampler(sampler).outcomes[outcome] += 1
 
-    def _rejection(self, event: dict[str, Any]) -> None:
-        self._count(event, "rejected", reason_key(event.get("reason")))
+    def _rejection(self, event: events.Rejection) -> None:
+        self._count(event.sampler, "rejected", reason_key(event.reason))
 
-    def _evaluation(self, event: dict[str, Any]) -> None:
-        if not event.get("duplicate"):
-            self.run.evaluation_seconds += number(event.get("duration")) or 0.0
-            self.run.evaluation_cpu_seconds += number(event.get("cpu_seconds")) or 0.0
-        if event.get("sample") is None:  # the initial program, not a sample
+    def _evaluation(self, event: events.Evaluation) -> None:
+        if not event.duplicate:
+            self.run.evaluation_seconds += number(event.duration) or 0.0
+            self.run.evaluation_cpu_seconds += number(event.extra.get("cpu_seconds")) or 0.0
+        if event.sample is None:  # the initial program, not a sample
             return
-        status = str(event.get("status", "?"))
-        if status != "ok":
-            self._count(event, "invalid", f"{status}: {reason_key(event.get('reason'))}")
-        elif event.get("duplicate"):
-            self._count(event, "duplicate", "same normal form as an earlier program")
-        else:
-            self._count(event, "valid", "scored")
+        outcome = outcomes.category(event)
+        reason = {"invalid": f"{event.status}: {reason_key(event.reason)}",
+                  "duplicate": "same normal form as an earlier program",
+                  "valid": "scored"}[outcome]
+        self._count(event.sampler, outcome, reason)
 
-    def _sampler_error(self, event: dict[str, Any]) -> None:
-        self._sampler(event.get("sampler")).errors += 1
+    def _sampler_error(self, event: events.SamplerError) -> None:
+        self._sampler(event.sampler).errors += 1
 
-    def _stall(self, event: dict[str, Any]) -> None:
-        message = event.get("message") or f"sampler '{event.get('sampler')}' stalled"
+    def _stall(self, event: events.Stall) -> None:
+        message = event.message or f"sampler '{event.sampler}' stalled"
         self.run.stalls.append((self.run.samples, str(message)))
 
-    def _registration(self, event: dict[str, Any]) -> None:
+    def _registration(self, event: events.Registration) -> None:
         program = self._program(event)
-        if program is None:
-            return
-        parent_scores = [self.run.programs[p].score for p in program.parents
-                         if p in self.run.programs]
-        if event.get("sample") is not None and parent_scores and program.score > max(
-                parent_scores):
-            self.run.improvements += 1
-            self._sampler(program.sampler).improvements += 1
-        self._place(program)
+        if program is not None:
+            self._place(program)
 
-    def _reset(self, event: dict[str, Any]) -> None:
-        island = event.get("island")
-        self.run.islands[island] = []
-        founder = event.get("founder")
-        if isinstance(founder, dict):
-            program = self._program({**founder, "island": founder.get("island", island)})
-            if program is not None:
-                self._place(program)
+    def _reset(self, event: events.Reset) -> None:
+        self.run.islands[event.island] = []
+        founder = event.founder
+        if founder.island is None:
+            founder = dataclasses.replace(founder, island=event.island)
+        program = self._program(founder)
+        if program is not None:
+            self._place(program)
 
-    def _holdout(self, event: dict[str, Any]) -> None:
-        self.run.holdout[str(event.get("input_set"))] = number(event.get("score"))
+    def _holdout(self, event: events.Holdout) -> None:
+        self.run.holdout[str(event.input_set)] = number(event.score)
 
-    def _program(self, event: dict[str, Any]) -> ProgramInfo | None:
-        score, program_id = number(event.get("score")), event.get("program_id")
+    def _program(self, logged: events.LoggedProgram) -> ProgramInfo | None:
+        score, program_id = number(logged.score), logged.program_id
         if score is None or not isinstance(program_id, int):
             return None
-        parents = tuple(p for p in event.get("parents") or () if isinstance(p, int))
-        program = ProgramInfo(program_id, score, event.get("island"), parents,
-                              str(event.get("sampler") or ""))
+        parents = tuple(p for p in logged.parents or () if isinstance(p, int))
+        program = ProgramInfo(program_id, score, logged.island, parents,
+                              str(logged.sampler or ""))
         self.run.programs[program_id] = program
         return program
 

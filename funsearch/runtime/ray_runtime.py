@@ -34,6 +34,7 @@ import ray
 from ray.exceptions import GetTimeoutError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from funsearch import events
 from funsearch import spec as spec_module
 from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
@@ -186,7 +187,7 @@ class RayBackend:
                  samplers: dict[str, Sampler] | None = None,
                  database: ProgramsDatabase | None = None,
                  on_event: EventSink | None = None):
-        self._on_event = on_event or (lambda kind, **fields: None)
+        self._on_event = on_event or (lambda event: None)
         local_cpus = None if config.runtime.address else max(
             os.cpu_count() or 1, math.ceil(cpus_needed(config)))
         self._owns_ray = connect(config.runtime.address, local_cpus)
@@ -290,7 +291,7 @@ class RayBackend:
                 return
             why = f"evaluator failed: {describe(error)}"
             for result in results:
-                self._on_event("evaluation_lost", reason=why, input_set=input_set)
+                self._on_event(events.EvaluationLost(reason=why, input_set=input_set))
                 result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
         call = self._evaluators.call("evaluate", programs, input_set, weight=len(programs))

@@ -43,7 +43,7 @@ def _search(config, on_status):
     """experiment.run's steps, with the backend in reach of `on_status(backend, status)`."""
     spec = spec_module.load(config.spec_path())
     log = runlog.RunLog(runlog.new_run_dir(config.out, config.name))
-    backend = RayBackend(config, spec, on_event=log.append)
+    backend = RayBackend(config, spec, on_event=log.write)
     try:
         engine = Engine(config, spec, backend, log, lambda status: on_status(backend, status))
         engine.initialize()

@@ -15,6 +15,7 @@ import pytest
 
 from funsearch import config as config_module
 from funsearch import experiment, runlog
+from funsearch.reports import rundata
 from funsearch.samplers.base import Sample
 from funsearch.spec import SpecError
 
@@ -199,6 +200,10 @@ def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
         assert (ledger.samples, ledger.improvements) == (logged["samples"], logged["improvements"])
         assert ledger.evaluation_seconds == pytest.approx(logged["evaluation_seconds"], abs=1e-3)
         assert ledger.cost == pytest.approx(logged["cost"], abs=1e-3)
+    # The reports count the improvements the scheduler was rewarded for.
+    run = rundata.read_run(result.run_dir)
+    assert {name: stats.improvements for name, stats in run.samplers.items()} == {
+        name: ended["samplers"][name]["improvements"] for name in ended["samplers"]}
 
 
 def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_path,

@@ -62,7 +62,8 @@ def write_run(path, seed=0, sampler="small", model="", policy="round_robin", sam
     next_id = islands
     for index in range(samples):
         t = T0 + (index + 1) * seconds_per_sample
-        event(t, "sample", sample=index, sampler=sampler, island=0, epoch=0, parents=[0],
+        prompt = list(by_sample[index][1]) if index in by_sample else [0]
+        event(t, "sample", sample=index, sampler=sampler, island=0, epoch=0, parents=prompt,
               latency=0.25 * (index % 2 + 1), prompt_tokens=100, completion_tokens=50,
               gpu_seconds=gpu_seconds)
         if index in by_sample:
@@ -180,6 +181,28 @@ def test_best_score_is_a_step_function_of_each_budget(groups):
     assert run.best_at("gpu_hours", 0.049) == 0.0 and run.best_at("gpu_hours", 0.05) == 1.0
     assert run.best_at("samples", 21) is None  # a budget the run never spent
     assert run.reached("wall", 1.5) == 10.0 and run.reached("wall", 9) is None
+
+
+def test_a_discarded_sample_that_beat_its_prompt_is_an_improvement_as_the_scheduler_counted_it(
+        tmp_path):
+    """The scheduler's reward (outcomes.improved) is judged when the database
+    answers, registered or discarded (its island was reset since the prompt);
+    the reports count improvements by the same rule."""
+    path = write_run(tmp_path / "r", samples=3, registrations=[(0, 1.0, [0])], rejections=(),
+                     duplicates=())
+    lines = (path / runlog.EVENTS).read_text().splitlines()
+    lines += [json.dumps(line) for line in [
+        {"t": T0 + 9, "kind": "sample", "sample": 3, "sampler": "small", "island": 0, "epoch": 0,
+         "parents": [0], "latency": 0.1, "gpu_seconds": 0.0},
+        {"t": T0 + 9, "kind": "evaluation", "sample": 3, "sampler": "small", "hash": "h3",
+         "duplicate": False, "status": "ok", "score": 2.0, "scores": {"a": 2.0}, "reason": "",
+         "duration": 0.5, "program": ""},
+        {"t": T0 + 9, "kind": "discard", "sample": 3, "sampler": "small", "island": 0,
+         "reason": "stale epoch: island 0 was reset since the prompt (epoch 0 -> 1)"}]]
+    (path / runlog.EVENTS).write_text("\n".join(lines) + "\n")
+    run = rundata.read_run(path)
+    assert run.improvements == 2 and run.samplers["small"].improvements == 2
+    assert run.kinds["discard"] == 1
 
 
 def test_outcomes_improvements_and_sampler_costs_are_counted(tmp_path):
