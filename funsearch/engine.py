@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from funsearch import code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
 from funsearch.evaluator import Evaluation
-from funsearch.programs import Prompt, Registration
+from funsearch.programs import Program, Prompt, Registration
 from funsearch.progress import Counters, Progress, Status
 from funsearch.runlog import RunLog
 from funsearch.samplers.base import Sample
@@ -41,7 +41,7 @@ MAX_SAMPLER_FAILURES = 20
 class Backend(Protocol):
     """Where samplers and evaluations run (threads here, actors with Ray)."""
 
-    database: Any  # ProgramsDatabase or a proxy with the same methods
+    database: Any  # a ProgramsDatabase, or a proxy whose submit(method, *args) calls one
     isolation: str
     evaluation_slots: int  # evaluations that can usefully be queued at once
 
@@ -73,7 +73,6 @@ class Engine:
         self._config = config
         self._spec = spec
         self._backend = backend
-        self._database = backend.database
         self._log = log
         self._on_status = on_status or (lambda status: None)
         # Backends with two evaluation slots per sandbox worker need not say how many workers.
@@ -90,11 +89,10 @@ class Engine:
         self._cache: dict[str, Evaluation] = {}  # normal hash -> evaluation
         # Duplicates of a program still being evaluated wait for its result.
         self._waiting: dict[str, list[_Pending]] = {}
-        self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
-        # Prompts and registrations: in place, or batched for a remote database.
-        self._db = database_client.client(self._database)
+        # The database, in place or batched to a remote one: the loop's only way to it.
+        self._db = database_client.client(backend.database)
         self._sampler_failures = {name: 0 for name in self._samplers}
         self.stalls = StallWatcher()
         self._broken: str | None = None
@@ -102,6 +100,10 @@ class Engine:
         self._started = time.monotonic()
         self._wall_before = 0.0  # run time of earlier sessions of a resumed run
         self._last_status = 0.0
+
+    def best(self) -> Program:
+        """The best program in the database."""
+        return self._db.best()
 
     def stop(self) -> None:
         """Asks the loop to finish cleanly (Ctrl-C, a signal, a test)."""
@@ -117,10 +119,11 @@ class Engine:
             raise SpecError(
                 f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate on "
                 f"'{evaluation.input_set}' ({evaluation.status}): {evaluation.reason}")
-        programs = self._database.register_initial(program, evaluation.scores)
+        program_hash = code.normal_hash(program)
+        programs = self._db.register_initial(program, evaluation.scores, program_hash)
         for registered in programs:
-            self._log_registration(registered, sample=None, program_hash=code.normal_hash(program))
-        self._cache[code.normal_hash(program)] = evaluation
+            self._log.write(events.Registration.of(registered, sample=None))
+        self._cache[program_hash] = evaluation
         self._update_best(programs[0], sample=None)
 
     def restore(self, progress: Progress) -> None:
@@ -132,8 +135,6 @@ class Engine:
         self._next_sample = progress.next_sample
         self._best_score = progress.best_score
         self._cache = dict(progress.cache)
-        self._on_island = {(program.island, code.normal_hash(program.source))
-                           for program in self._database.programs()}
         for outcome in progress.outcomes:
             self._scheduler.learn(outcome)
 
@@ -154,7 +155,7 @@ class Engine:
     def status(self, reason: str | None = None) -> Status:
         elapsed = self._wall_before + time.monotonic() - self._started
         return Status(elapsed, dataclasses.replace(self.counters), self._best_score,
-                      list(self._database.island_best_scores()),
+                      list(self._db.island_best_scores()),
                       self.counters.samples / elapsed if elapsed > 0 else 0.0, reason,
                       list(self.stalls.warnings))
 
@@ -324,17 +325,16 @@ class Engine:
             self.counters.failed += 1
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
-        island = pending.prompt.island
-        if (island, pending.program_hash) in self._on_island:
-            self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
-            return
-        arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
+        arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler,
+                     pending.program_hash)
         self._db.register(arguments, lambda registration: self._after_registration(
             registration, pending, evaluation, seconds))
 
     def _after_registration(self, registration: Registration, pending: _Pending,
                             evaluation: Evaluation, seconds: float) -> None:
-        improved = self._on_registration(registration, pending, evaluation)
+        # A program already on its island: nothing happened, no improvement.
+        improved = not registration.known and self._on_registration(registration, pending,
+                                                                    evaluation)
         self._scheduler.observe(pending.sample_id, improved=improved, evaluation_seconds=seconds)
 
     def _on_registration(self, registration: Registration, pending: _Pending,
@@ -349,20 +349,14 @@ class Engine:
                                            reason=registration.reason))
         else:
             self.counters.registered += 1
-            self._log_registration(registration.program, pending.sample_id, pending.program_hash)
+            self._log.write(events.Registration.of(registration.program, pending.sample_id))
             self._update_best(registration.program, pending.sample_id)
         for reset in registration.resets:
             self.counters.resets += 1
             self._log.write(events.Reset.of(reset))
-            self._on_island = {key for key in self._on_island if key[0] != reset.island}
-            self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
         return improved
 
-    def _log_registration(self, program: Any, sample: int | None, program_hash: str) -> None:
-        self._on_island.add((program.island, program_hash))
-        self._log.write(events.Registration.of(program, sample, program_hash))
-
-    def _update_best(self, program: Any, sample: int | None) -> None:
+    def _update_best(self, program: Program, sample: int | None) -> None:
         if self._best_score is not None and program.score <= self._best_score:
             return
         self._best_score = program.score

@@ -223,9 +223,11 @@ class Registration(LoggedProgram, Event):
     hash: str  # code.normal_hash of the program
 
     @classmethod
-    def of(cls, program: programs.Program, sample: int | None,
-           program_hash: str) -> Registration:
-        return cls(sample=sample, hash=program_hash, **_program_fields(program))
+    def of(cls, program: programs.Program, sample: int | None) -> Registration:
+        return cls(sample=sample, hash=program.hash, **_program_fields(program))
+
+    def to_program(self) -> programs.Program:
+        return dataclasses.replace(super().to_program(), hash=self.hash or "")
 
 
 @_kind("discard")

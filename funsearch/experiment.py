@@ -84,7 +84,7 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
             raise
         with _stop_on_signals(engine):
             reason = engine.run()
-        best = backend.database.best()
+        best = engine.best()
         held_out = _score_holdout(config, backend, best, log)
         holdout = {input_set: scores and statistics.fmean(scores.values())
                    for input_set, scores in held_out.items()}

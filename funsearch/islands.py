@@ -60,6 +60,7 @@ class Island:
         self.clusters: dict[Signature, Cluster] = {}
         self.registered = 0  # since the island was founded: drives the temperature
         self.best: Program | None = None
+        self.hashes: set[str] = set()  # of the programs on it: each normal form once
         self._config = config
 
     @property
@@ -80,6 +81,7 @@ class Island:
         return [program for cluster in self.clusters.values() for program in cluster.programs]
 
     def register(self, program: Program) -> None:
+        self.hashes.add(program.hash)
         cluster = self.clusters.get(program.signature)
         if cluster is None:
             cluster = self.clusters[program.signature] = Cluster(program.score)

@@ -29,6 +29,8 @@ class Program:
       parents: ids of the programs in the prompt it came from (for a founder,
         the program it copies; none for the initial program).
       sampler: name of the sampler that proposed it.
+      hash: the normal hash of its source (code.normal_hash): an island holds
+        one program of each, so a duplicate is never registered twice.
     """
 
     id: int
@@ -38,6 +40,7 @@ class Program:
     island: int
     parents: tuple[int, ...]
     sampler: str = ""
+    hash: str = ""
 
     @property
     def signature(self) -> Signature:
@@ -98,8 +101,11 @@ class Registration:
       program: the program as registered, None when it was not.
       reason: why not, in words.
       resets: the island resets this registration triggered (log them after it).
+      known: the program was on its island already (the same normal form):
+        nothing was registered, and nothing happened worth logging.
     """
 
     program: Program | None
     reason: str = ""
     resets: tuple[Reset, ...] = ()
+    known: bool = False

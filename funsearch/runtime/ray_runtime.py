@@ -4,7 +4,8 @@ The driver runs the same engine loop as the inline runtime; this Backend
 turns its calls into actor calls:
 
 - one database actor holds the ProgramsDatabase (`backend.database` is a
-  proxy with the same methods, returning the same values);
+  proxy that sends it calls without waiting; the loop's database client,
+  funsearch/database_client.py, batches them);
 - one sampler actor per replica of each sampler config, reserving the
   replica's GPUs (a CPU-only sampler reserves a small share of a CPU);
 - `evaluator.actors` evaluator actors, each owning a sandbox pool of
@@ -27,7 +28,6 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -110,20 +110,11 @@ class _DatabaseActor:
 
 
 class DatabaseProxy:
-    """The database actor behind ProgramsDatabase's methods: each call blocks
-    until the actor answers and returns what the database returned."""
+    """The database actor as database_client.RemoteDatabase sees it: one method
+    that sends a call and returns a future."""
 
     def __init__(self, actor: Any):
         self._actor = actor
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_") or not callable(getattr(ProgramsDatabase, method, None)):
-            raise AttributeError(f"ProgramsDatabase has no method {method!r}")
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return ray.get(self._actor.call.remote(method, args, kwargs))
-
-        return call
 
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Calls a database method without waiting; a concurrent.futures.Future.
