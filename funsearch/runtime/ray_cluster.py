@@ -104,9 +104,12 @@ def _start_watchdog() -> subprocess.Popen | None:
     if not sys.platform.startswith("linux"):
         return None
     ray_dir = str(Path(ray.__file__).resolve().parent)
+    # Where Ray 2.60 puts a session started without _temp_dir, on Linux.
+    base = os.environ.get("RAY_TMPDIR", os.environ.get("TMPDIR", "/tmp"))
+    temp_dir = os.path.join(base, "ray")
     # Its own session: the terminal's Ctrl-C and hang-up go to the driver only.
     return subprocess.Popen(
-        [sys.executable, "-I", str(_WATCHDOG), str(os.getpid()), ray_dir],
+        [sys.executable, "-I", str(_WATCHDOG), str(os.getpid()), ray_dir, temp_dir],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
 

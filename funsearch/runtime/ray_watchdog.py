@@ -8,7 +8,9 @@ and then spend 60 s trying to report it to the dead GCS, and its workers take
 seconds to notice. This script, which the driver starts in a session of its
 own (ray_cluster.py), reads the session directory from its stdin and then
 waits for end-of-file, which comes when the driver closes the pipe or dies.
-It then kills every Ray process of that session and exits.
+It then kills every Ray process of that session and exits. A driver killed
+while Ray was starting has not named its session yet: then the sessions Ray
+named after the driver's pid (`session_<date>_<pid>` in Ray's temp directory).
 
 A process of the session is one with a file open in the session directory
 (Ray's processes all keep their logs open there) that is Ray's: a `ray::`
@@ -19,6 +21,7 @@ starts in milliseconds and stays small.
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import sys
@@ -30,16 +33,17 @@ _PATIENCE = 10.0
 
 
 def main(argv: list[str]) -> int:
-    """`argv`: the driver's pid and the Ray package directory."""
-    driver, ray_dir = int(argv[1]), argv[2]
+    """`argv`: the driver's pid, the Ray package directory, Ray's temp directory."""
+    driver, ray_dir, temp_dir = int(argv[1]), argv[2], argv[3]
     # Ctrl-C in the driver's terminal must not end the watch.
     for number in (signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
     session = sys.stdin.readline().strip()
     while sys.stdin.read(4096):  # until end-of-file: the driver is done or dead
         pass
-    if session:
-        sweep(session, ray_dir, exclude={os.getpid(), driver})
+    sessions = [session] if session else glob.glob(f"{temp_dir}/session_*_{driver}")
+    for path in sessions:
+        sweep(os.path.realpath(path), ray_dir, exclude={os.getpid(), driver})
     return 0
 
 
