@@ -248,6 +248,7 @@ class RayBackend:
         for them to start; the first evaluator's isolation. A failure is a
         ConfigError with the reason, never a wait without end."""
         calls = [actor.ready.remote() for _, actor in actors]
+        self._ready_calls = calls
         wait_placed(actors, calls, config.runtime.placement_timeout, _needs(config))
         try:
             return ray.get(calls, timeout=_READY_TIMEOUT)[0]
@@ -304,18 +305,29 @@ class RayBackend:
         """The Ray node id each evaluator actor runs on."""
         return ray.get([actor.node.remote() for actor in self._evaluators.actors])
 
+    def _started_evaluators(self) -> list[Any]:
+        """The evaluator actors that answered ready(): only they have a pool to
+        close (asking one Ray never placed would wait out _CLOSE_TIMEOUT)."""
+        evaluators = getattr(self, "_evaluators", None)
+        calls = getattr(self, "_ready_calls", [])
+        if evaluators is None or not calls:
+            return []
+        calls = calls[:len(evaluators.actors)]  # evaluators come first
+        done, _ = ray.wait(calls, num_returns=len(calls), timeout=0)
+        return [actor for actor, call in zip(evaluators.actors, calls, strict=True)
+                if call in done]
+
     def close(self) -> None:
         for group in [*getattr(self, "_samplers", {}).values(),
                       getattr(self, "_evaluators", None)]:
             if group is not None:
                 group.close()
-        if getattr(self, "_evaluators", None) is not None:
-            # Sandbox pools stop their workers and remove their folders; then the kill.
-            try:
-                ray.get([actor.close.remote() for actor in self._evaluators.actors],
-                        timeout=_CLOSE_TIMEOUT)
-            except Exception:  # gone or stuck: the kill below ends it anyway
-                pass
+        # Sandbox pools stop their workers and remove their folders; then the kill.
+        try:
+            ray.get([actor.close.remote() for actor in self._started_evaluators()],
+                    timeout=_CLOSE_TIMEOUT)
+        except Exception:  # gone or stuck: the kill below ends it anyway
+            pass
         for actor in self._actors:
             try:
                 ray.kill(actor, no_restart=True)
