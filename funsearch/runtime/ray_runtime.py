@@ -187,11 +187,8 @@ class RayBackend:
         try:
             self._start(config, spec, samplers or {},
                         database or ProgramsDatabase(config.database, seed=config.seed))
-        except BaseException as error:
-            # The run directory says why the run ended before it began.
-            self._on_event("runtime_error", reason=str(error) if isinstance(error, ConfigError)
-                           else describe(error))
-            self.close()
+        except BaseException:
+            self.close()  # the caller logs why the run could not start (start_failed)
             raise
 
     def _start(self, config: ExperimentConfig, spec: spec_module.Specification,

@@ -91,7 +91,7 @@ def test_unplaceable_evaluator_ends_the_run_naming_what_is_missing(ray_cluster, 
     assert message.startswith("Ray cannot place the evaluator actor 1 of 1 within 3 s: "
                               "it needs 2 CPUs; the cluster has "), message
     assert " of 4 CPUs free" in message, message
-    (event,) = [e for e in _run_events(tmp_path) if e["kind"] == "runtime_error"]
+    (event,) = [e for e in _run_events(tmp_path) if e["kind"] == "start_failed"]
     assert event["reason"] == message
 
 
@@ -120,7 +120,7 @@ def test_cli_on_a_cluster_without_room_prints_one_error_line(ray_cluster, tmp_pa
         "the cluster has "), result.stderr
     assert " of 4 CPUs free" in lines[0]
     assert elapsed < 120
-    assert [e["kind"] for e in _run_events(tmp_path)] == ["runtime_error"]
+    assert [e["kind"] for e in _run_events(tmp_path)] == ["start_failed"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
