@@ -162,10 +162,15 @@ class RuntimeConfig(_Strict):
     """kind: ray (actors, on a local instance or a cluster) or inline (one
       process: debugging a spec, tests).
     address: the Ray cluster to join ("auto", "ray://host:port"); empty starts
-      a local instance sized for the run."""
+      a local instance sized for the run.
+    placement_timeout: how long Ray may take to find room for the run's actors
+      before the run stops with a message naming what is missing (a cluster
+      that adds nodes on demand needs the time it takes to add one). Starting
+      a placed actor (loading a model) is not counted."""
 
     kind: Literal["inline", "ray"] = "ray"
     address: str = ""
+    placement_timeout: Duration = Field(30.0, gt=0)
 
 
 class ExperimentConfig(_Strict):

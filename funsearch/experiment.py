@@ -121,7 +121,9 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
 def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:
     """A run that could not start says why in its own log, so `show` and
     `compare` can tell it from a run that is going or was killed."""
-    log.write(events.StartFailed(reason=f"{type(error).__name__}: {error}"[:1000]))
+    user_error = isinstance(error, ValueError)  # config and spec errors say it in words
+    reason = str(error) if user_error else f"{type(error).__name__}: {error}"
+    log.write(events.StartFailed(reason=reason[:1000]))
 
 
 def _score_holdout(config: ExperimentConfig, backend: Any, best: Any,

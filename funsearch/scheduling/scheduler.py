@@ -32,7 +32,7 @@ from funsearch.scheduling.policies import POLICIES, Arms
 
 __all__ = ["Ledger", "Outcome", "Scheduler", "Spent", "exhausted"]
 
-Emit = Callable[..., Any]  # RunLog.append("scheduler", **fields) or a test's list.append
+Emit = Callable[..., Any]  # (action=..., **fields): a "scheduler" event, or a test's list
 
 
 @dataclasses.dataclass(frozen=True)

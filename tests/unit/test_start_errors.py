@@ -70,7 +70,7 @@ def test_a_run_that_failed_to_start_says_so_in_its_log_and_in_show(tmp_path, cap
     assert kinds[-1] == "start_failed"
     capsys.readouterr()
     assert cli.main(["show", str(run_dir)]) == 0
-    assert "failed to start: SpecError" in capsys.readouterr().out
+    assert "failed to start: " + str(tmp_path) in capsys.readouterr().out
 
 
 def test_an_error_in_the_evolved_function_names_its_line_in_the_program(tmp_path):
