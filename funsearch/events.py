@@ -342,6 +342,9 @@ class Other(Event):
     def kind(self) -> str:  # type: ignore[override]
         return self.name
 
+    def fields(self) -> dict[str, Any]:
+        return dict(self.extra)
+
 
 # -- reading ----------------------------------------------------------------------------
 
@@ -369,14 +372,12 @@ def records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
 def parse(record: dict[str, Any]) -> Event:
     """One event from its JSON fields."""
     kind = str(record.get("kind", ""))
-    cls = KINDS.get(kind)
-    if cls is None:
-        extra = {key: value for key, value in record.items() if key not in ("t", "kind")}
-        return Other(name=kind, t=record.get("t"), extra=extra)
-    names = _declared(cls)
+    cls = KINDS.get(kind, Other)
+    values = {"name": kind} if cls is Other else _values(cls, record)
+    declared = () if cls is Other else values
     extra = {key: value for key, value in record.items()
-             if key not in names and key not in ("t", "kind")}
-    return cls(t=record.get("t"), extra=extra, **_values(cls, record))
+             if key not in declared and key not in ("t", "kind")}
+    return cls(t=record.get("t"), extra=extra, **values)
 
 
 def _values(cls: type, record: dict[str, Any]) -> dict[str, Any]:

@@ -63,11 +63,11 @@ def test_a_log_written_before_the_version_field_reads_as_version_one(tmp_path):
 def test_unknown_kinds_and_fields_pass_through_readers(tmp_path):
     write_lines(tmp_path, {"t": 1.0, "kind": "run_start", "name": "n", "seed": 0, "spec": "s",
                            "samplers": ["m"], "version": events.VERSION},
-                {"t": 2.0, "kind": "heartbeat", "load": 0.5},
+                {"t": 2.0, "kind": "heartbeat", "load": 0.5, "name": "gpu-1"},
                 {"t": 3.0, "kind": "rejection", "sample": 0, "sampler": "m", "reason": "empty",
                  "text": "", "model_version": "v2"})
     _, other, rejection = events.read(tmp_path)
-    assert (other.kind, other.extra) == ("heartbeat", {"load": 0.5})
+    assert (other.kind, other.fields()) == ("heartbeat", {"load": 0.5, "name": "gpu-1"})
     assert rejection.extra == {"model_version": "v2"}
     assert rejection.fields()["model_version"] == "v2"
     run = rundata.read_run(tmp_path)
