@@ -90,7 +90,15 @@ def cpus_needed(config: ExperimentConfig) -> float:
 
 
 def _sampler_cpus(config: SamplerConfig) -> float:
-    return 1.0 if config.gpus_per_replica > 0 else _SAMPLER_CPUS
+    """A GPU replica's driving CPU; a model on CPUs (vllm without GPUs) the
+    cores its engine computes on; a light proposer or API client a little."""
+    if config.gpus_per_replica > 0:
+        return 1.0
+    if config.backend == "vllm":
+        from funsearch.samplers.vllm_engine import replica_cpus
+
+        return float(replica_cpus(config))
+    return _SAMPLER_CPUS
 
 
 # -- actors ------------------------------------------------------------------
@@ -249,7 +257,8 @@ class RayBackend:
         gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
         have = ray.cluster_resources()
         need = (f"the run needs {cpus:g} CPUs (evaluator.workers x evaluator.actors, plus "
-                f"{_SAMPLER_CPUS:g} per CPU sampler replica) and {gpus:g} GPUs; the Ray "
+                f"{_SAMPLER_CPUS:g} per sampler replica without GPUs, a vllm replica's cores) "
+                f"and {gpus:g} GPUs; the Ray "
                 f"cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs")
         # A cluster joined by address may grow (an autoscaler); any other cannot.
         if not config.runtime.address and (have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus):

@@ -150,7 +150,7 @@ class _Outcomes:
             tokens = (event.get("prompt_tokens") or 0) + (event.get("completion_tokens") or 0)
             cost = Cost(seconds=(event.get("latency") or 0.0) / max(1, request),
                         gpu_seconds=event.get("gpu_seconds") or 0.0, tokens=tokens,
-                        usd=event.get("usd") or 0.0)
+                        usd=event.get("usd") or 0.0, cpu_seconds=event.get("cpu_seconds") or 0.0)
             self._open[sample] = (event["sampler"], cost, tuple(event.get("parents") or ()))
         elif kind == "rejection":
             self._close(sample, improved=False, seconds=0.0)
