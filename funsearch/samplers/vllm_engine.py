@@ -180,6 +180,9 @@ class VLLMSampler:
             except RuntimeError:
                 pass  # the loop is already closed
         self._stop_loop()
+        # Dropped now, while the interpreter is whole: the engine's __del__ shuts
+        # it down again, which fails noisily at interpreter exit.
+        self._engine = None
 
     def _engine_arguments(self, seed: int) -> dict[str, Any]:
         config, settings = self._config, self._settings

@@ -1,7 +1,7 @@
 """The vllm backend: request building and output handling, against a test double.
 
 These tests run everywhere, so they inject a test double of the `vllm`
-module through sys.modules (tests/vllm/ runs the real engine where vLLM is
+module through sys.modules (tests/vllm_cpu/ runs the real engine where vLLM is
 installed). It behaves as vLLM's V1 async engine does
 (vllm/v1/engine/async_llm.py, output_processor.py, parallel_sampling.py):
 `generate(prompt, SamplingParams(n=...), request_id)` fans a request of n out
