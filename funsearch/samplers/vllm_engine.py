@@ -56,6 +56,8 @@ _MEMORY_SHARE = 0.9
 # KV cache of a CPU replica: vLLM's CPU platform otherwise reserves most of the
 # machine's memory, which the sandbox workers beside it need.
 _CPU_KV_CACHE_BYTES = 1 << 30
+# Seconds close() waits for the engine to shut down.
+_CLOSE_TIMEOUT = 60.0
 
 
 class VLLMSettings(Settings):
@@ -173,12 +175,11 @@ class VLLMSampler:
 
     def close(self) -> None:
         """Shuts the engine down and stops its event loop thread."""
-        engine = getattr(self, "_engine", None)
-        if engine is not None and hasattr(engine, "shutdown"):
+        if getattr(self, "_engine", None) is not None and not self._loop.is_closed():
             try:
-                self._loop.call_soon_threadsafe(engine.shutdown)
-            except RuntimeError:
-                pass  # the loop is already closed
+                self._run(self._shutdown(), _CLOSE_TIMEOUT)
+            except SamplerError:
+                pass  # stuck: the loop is stopped anyway
         self._stop_loop()
         # Dropped now, while the interpreter is whole: the engine's __del__ shuts
         # it down again, which fails noisily at interpreter exit.
@@ -230,6 +231,17 @@ class VLLMSampler:
             raise SamplerError(
                 f"sampler '{self.name}': vLLM could not start model '{self._config.model}': "
                 f"{type(error).__name__}: {error}") from None
+
+    async def _shutdown(self) -> None:
+        """Stops the engine, then lets its tasks on this loop finish cancelling
+        (a task destroyed pending is an error message at exit)."""
+        shutdown = getattr(self._engine, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _generate(self, query: Any, n: int, request_id: str) -> tuple[Any, list[Any]]:
         """The request's last output and its n finished completions in index order."""
