@@ -436,3 +436,22 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(0.01)
+
+
+def test_cpu_experiment_is_valid_and_its_model_is_beside_it():
+    experiment = config_module.load(ROOT / "experiments" / "tsp_vllm_cpu.toml")
+    (sampler,) = experiment.samplers
+    assert sampler.backend == "vllm" and sampler.gpus_per_replica == 0
+    assert sampler.model == str(ROOT / "models" / "tiny-llama")  # relative to the file
+    assert VLLMSettings.model_validate(sampler.settings).cpus == 1
+
+
+def test_the_ray_runtime_reserves_a_cpu_replicas_cores():
+    pytest.importorskip("ray")
+    from funsearch.runtime.ray_runtime import cpus_needed
+
+    experiment = config_module.load(ROOT / "experiments" / "tsp_vllm_cpu.toml")
+    assert cpus_needed(experiment) == experiment.evaluator.workers + 1
+    sampler = experiment.samplers[0].model_copy(update={"settings": {"cpus": 3}})
+    assert cpus_needed(experiment.model_copy(update={"samplers": [sampler]})) == \
+        experiment.evaluator.workers + 3
