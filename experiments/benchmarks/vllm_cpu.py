@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,12 +176,15 @@ def main() -> None:
     for column in ("where", "engine start s", "batch s", "samples/s", "tokens/s",
                    "idle CPUs busy"):
         table.add_column(column, justify="left" if column == "where" else "right")
-    for name, way in [("vllm sampler, in-process", in_process),
-                      ("vllm sampler, Ray actor", in_ray_actor),
-                      ("openai sampler, vLLM server", against_server)]:
-        start, (seconds, samples, tokens), idle = way(model, args)
-        table.add_row(name, f"{start:.1f}", f"{seconds:.2f}", f"{samples / seconds:.1f}",
-                      f"{tokens / seconds:.0f}", f"{idle:.2f}")
+    try:
+        for name, way in [("vllm sampler, in-process", in_process),
+                          ("vllm sampler, Ray actor", in_ray_actor),
+                          ("openai sampler, vLLM server", against_server)]:
+            start, (seconds, samples, tokens), idle = way(model, args)
+            table.add_row(name, f"{start:.1f}", f"{seconds:.2f}", f"{samples / seconds:.1f}",
+                          f"{tokens / seconds:.0f}", f"{idle:.2f}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     Console(width=120).print(table)
 
 
