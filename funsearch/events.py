@@ -173,10 +173,13 @@ class Sample(Event):
     epoch: int
     parents: list[int]  # program ids shown in its prompt
     latency: float  # seconds of its request (shared by the request's samples)
+    request_id: int  # its request: the id of the request's first sample
+    asked: int  # samples asked of its request (more than `request`: some were lost)
     request: int  # samples in its request (None in older logs)
     prompt_tokens: int
     completion_tokens: int
     gpu_seconds: float
+    cpu_seconds: float  # a model on CPUs: its cores x busy time (a vllm replica without GPUs)
     usd: float
 
 
