@@ -113,6 +113,10 @@ class Budget(_Strict):
     samples: int | None = Field(None, ge=1)
     wall: OptionalDuration = None
     gpu_hours: float | None = Field(None, gt=0)
+    # Compute-hours: proposals' GPU- or CPU-seconds plus evaluation seconds, the
+    # bandits' "compute" unit (budget.in_unit); the equal-compute budget of
+    # samplers that share the CPUs with the evaluators.
+    cpu_hours: float | None = Field(None, gt=0)
     usd: float | None = Field(None, gt=0)
     target_score: float | None = None
 

@@ -85,9 +85,9 @@ def build(out: str | Path, spec: ModelSpec = ModelSpec(),
     spec.check()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(_texts(corpus or default_corpus()), spec.vocab)
+    tokenizer = train_tokenizer(_texts(corpus or default_corpus()), spec.vocab)
     tokenizer.save_pretrained(out)
-    model = _model(spec, tokenizer)
+    model = random_model(spec, tokenizer)
     model.save_pretrained(out)
     parameters = sum(parameter.numel() for parameter in model.parameters())
     (out / SPEC_FILE).write_text(json.dumps(
@@ -103,7 +103,7 @@ def _texts(paths: Sequence[str | Path]) -> Iterator[str]:
             yield file.read_text(encoding="utf-8", errors="replace")
 
 
-def _tokenizer(texts: Iterator[str], vocab: int):
+def train_tokenizer(texts: Iterator[str], vocab: int):
     """A byte-level BPE trained on the texts, as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -125,7 +125,7 @@ def _tokenizer(texts: Iterator[str], vocab: int):
     return tokenizer
 
 
-def _model(spec: ModelSpec, tokenizer):
+def random_model(spec: ModelSpec, tokenizer):
     """A randomly initialised LlamaForCausalLM (seeded) in float32."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

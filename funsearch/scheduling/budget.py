@@ -34,6 +34,8 @@ class Spent:
       tokens: prompt plus completion tokens.
       evaluation_seconds: seconds the sandbox spent evaluating (duplicates
         reuse a result and cost none).
+      proposal_seconds: the proposals' compute as the "compute" unit counts it
+        (GPU-seconds, else CPU-seconds, else request seconds).
     """
 
     samples: int = 0
@@ -42,9 +44,16 @@ class Spent:
     usd: float = 0.0
     tokens: int = 0
     evaluation_seconds: float = 0.0
+    proposal_seconds: float = 0.0
+
+    @property
+    def compute_seconds(self) -> float:
+        """Proposals plus evaluations: what a `cpu_hours` budget counts."""
+        return self.proposal_seconds + self.evaluation_seconds
 
     def charge(self, cost: Cost) -> None:
         self.samples += 1
+        self.proposal_seconds += proposal_seconds(cost)
         self.gpu_seconds += cost.gpu_seconds
         self.usd += cost.usd
         self.tokens += cost.tokens
@@ -116,8 +125,13 @@ def in_unit(unit: str, cost: Cost, evaluation_seconds: float) -> float:
         return cost.usd
     if unit == "seconds":
         return cost.seconds
-    proposal = cost.gpu_seconds or cost.cpu_seconds or cost.seconds
-    return proposal + evaluation_seconds
+    return proposal_seconds(cost) + evaluation_seconds
+
+
+def proposal_seconds(cost: Cost) -> float:
+    """A proposal's compute: its GPU-seconds, else its CPU-seconds (a model on
+    CPUs), else its share of the request's seconds (a proposer in this process)."""
+    return cost.gpu_seconds or cost.cpu_seconds or cost.seconds
 
 
 def exhausted(budget: Budget, spent: Spent, best_score: float | None) -> str | None:
@@ -133,6 +147,8 @@ def exhausted(budget: Budget, spent: Spent, best_score: float | None) -> str | N
         return f"wall-time budget reached ({spent.wall:.0f} s)"
     if budget.gpu_hours is not None and spent.gpu_seconds >= budget.gpu_hours * 3600:
         return f"GPU budget reached ({spent.gpu_seconds / 3600:.2f} GPU-hours)"
+    if budget.cpu_hours is not None and spent.compute_seconds >= budget.cpu_hours * 3600:
+        return f"compute budget reached ({spent.compute_seconds / 3600:.4f} CPU-hours)"
     if budget.usd is not None and spent.usd >= budget.usd:
         return f"cost budget reached (${spent.usd:.2f})"
     if (budget.target_score is not None and best_score is not None

@@ -68,6 +68,15 @@ def test_each_budget_unit_ends_the_run_with_its_reason():
     assert exhausted(Budget(usd=21), spent, None) is None
 
 
+def test_a_cpu_hours_budget_counts_proposal_compute_plus_evaluation_seconds():
+    spent = Spent()
+    spent.charge(Cost(seconds=5.0, cpu_seconds=1800.0))  # a vllm replica on CPUs
+    spent.charge(Cost(seconds=900.0))  # the offline proposer: its request seconds
+    assert exhausted(Budget(cpu_hours=1), spent, None) is None
+    spent.evaluation_seconds = 900.0
+    assert exhausted(Budget(cpu_hours=1), spent, None).startswith("compute budget")
+
+
 def test_the_bandits_count_cost_in_the_budget_s_unit_unless_told():
     gpu = [SamplerConfig(name="a", gpus_per_replica=1), SamplerConfig(name="b", gpus_per_replica=2)]
     mixed = [*gpu, SamplerConfig(name="mutation")]

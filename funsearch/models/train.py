@@ -1,0 +1,279 @@
+"""Train a small code model on a corpus (funsearch/models/corpus.py), on the CPU.
+
+    python -m funsearch.models.train CORPUS OUT --size small|medium|large [--minutes M]
+
+The model is build.py's Llama with a byte-level BPE tokenizer trained on the
+corpus's own texts, so TSP heuristics take few tokens. It learns the
+completions of improvement records (the prompt is context, not a target: a
+sampler is only ever asked to continue it) and whole valid programs, until
+the time limit or `--epochs`, whichever comes first: on 2 cores a larger
+model sees fewer texts in the same minutes, which is the trade-off a
+sampler-size study measures. Validation loss (per completion token, on the
+corpus's valid split) is measured along the way and at the end; OUT is a model
+folder vLLM and transformers load, with `training.json` and `loss.png`.
+
+torch and transformers are imported only here, when training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from funsearch.models import build as build_module
+from funsearch.models import corpus as corpus_module
+
+# Sizes of the study: ~0.2M, ~0.9M and ~4.5M parameters (23x) with a
+# 1024-token vocabulary (head sizes 32 and 64, which vLLM's CPU attention
+# supports); "tiny" is the smoke test's. Small enough to learn something in
+# minutes on 2 shared cores.
+SIZES = {
+    "tiny": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=512, max_positions=1024),
+    "small": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=1024, max_positions=1024),
+    "medium": build_module.ModelSpec(layers=2, hidden=128, heads=2, vocab=1024,
+                                     max_positions=1024),
+    "large": build_module.ModelSpec(layers=5, hidden=256, heads=4, vocab=1024,
+                                    max_positions=1024),
+}
+TRAINING_FILE = "training.json"
+CURVE_FILE = "loss.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """How long and how fast a model learns.
+
+    Attributes:
+      minutes: wall-time limit of the training loop (evaluations included).
+      epochs: at most this many passes over the training split.
+      batch: texts per optimiser step. lr: peak learning rate (linear warm-up
+        over `warmup` steps, then cosine decay over the expected steps).
+      max_tokens: texts are cut to this many tokens (a prompt of two TSP
+        versions is ~600 with the corpus's tokenizer).
+      evals: validation losses measured along the way (plus one at the end).
+      valid_texts: validation texts per measurement (all at the end).
+      threads: torch's CPU threads.
+    """
+
+    minutes: float = 5.0
+    epochs: int = 20
+    batch: int = 8
+    lr: float = 2e-3
+    warmup: int = 20
+    max_tokens: int = 896
+    evals: int = 5
+    valid_texts: int = 24
+    threads: int = 2
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Example:
+    """Token ids and how many of them are context (no loss on those)."""
+
+    ids: list[int]
+    context: int
+
+
+def examples(records: list[corpus_module.Record], tokenizer, max_tokens: int) -> list[Example]:
+    """Each record as tokens: <s> prompt completion </s>; loss on the completion."""
+    out = []
+    for record in records:
+        context = tokenizer(record.prompt).input_ids if record.prompt else [tokenizer.bos_token_id]
+        target = tokenizer(record.completion, add_special_tokens=False).input_ids
+        ids = (context + target + [tokenizer.eos_token_id])[:max_tokens]
+        if len(ids) > len(context):
+            out.append(Example(ids, len(context)))
+    return out
+
+
+def batch_tensors(batch: list[Example], pad_id: int):
+    """input_ids, attention_mask and labels (-100 on context and padding)."""
+    import torch
+
+    width = max(len(example.ids) for example in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.ids)
+        ids[row, :n] = torch.tensor(example.ids)
+        mask[row, :n] = 1
+        labels[row, example.context:n] = ids[row, example.context:n]
+    return ids, mask, labels
+
+
+def validation_loss(model, valid: list[Example], pad_id: int, batch: int) -> float:
+    """Mean loss per target token over `valid` (nats)."""
+    import torch
+
+    total, tokens = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(valid), batch):
+            ids, mask, labels = batch_tensors(valid[start:start + batch], pad_id)
+            n = int((labels[:, 1:] != -100).sum())
+            total += float(model(input_ids=ids, attention_mask=mask, labels=labels).loss) * n
+            tokens += n
+    model.train()
+    return total / max(tokens, 1)
+
+
+def train(corpus: str | Path, out: str | Path, spec: build_module.ModelSpec,
+          settings: TrainSettings = TrainSettings(), progress: bool = True) -> dict:
+    """Trains a model of `spec` on the corpus, writes the folder OUT, returns its report."""
+    import torch
+
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(settings.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_records = corpus_module.read(corpus, "train")
+    tokenizer = build_module.train_tokenizer(iter(_texts(train_records)), spec.vocab)
+    model = build_module.random_model(spec, tokenizer).train()
+    train_set = examples(train_records, tokenizer, settings.max_tokens)
+    valid_set = examples(corpus_module.read(corpus, "valid"), tokenizer, settings.max_tokens)
+    curve = _loop(model, train_set, valid_set, tokenizer.pad_token_id, settings, progress)
+    final = validation_loss(model, valid_set, tokenizer.pad_token_id, settings.batch)
+    model.eval()
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    report = {**dataclasses.asdict(spec), "parameters": parameters,
+              "settings": dataclasses.asdict(settings), "train_texts": len(train_set),
+              "valid_texts": len(valid_set), "valid_loss": final, **curve}
+    (out / build_module.SPEC_FILE).write_text(json.dumps(
+        {**dataclasses.asdict(spec), "parameters": parameters}, indent=2) + "\n")
+    (out / TRAINING_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    plot_curve(report, out / CURVE_FILE, out.name)
+    return report
+
+
+def _texts(records: list[corpus_module.Record]) -> list[str]:
+    return [record.prompt + record.completion for record in records]
+
+
+def _loop(model, train_set: list[Example], valid_set: list[Example], pad_id: int,
+          settings: TrainSettings, progress: bool) -> dict:
+    """Optimiser steps until the time limit or the epochs; the losses seen."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    rng = random.Random(settings.seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    per_epoch = math.ceil(len(train_set) / settings.batch)
+    limit, started = settings.minutes * 60, time.monotonic()
+    steps, train_curve, valid_curve, epochs = 0, [], [], 0
+    next_eval = limit / (settings.evals + 1)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+               TextColumn("step {task.fields[step]} loss {task.fields[loss]}"))
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task(f"training {model.num_parameters():,} params", total=limit,
+                            step=0, loss="-")
+        while epochs < settings.epochs and (elapsed := time.monotonic() - started) < limit:
+            order = list(range(len(train_set)))
+            rng.shuffle(order)
+            for start in range(0, len(order), settings.batch):
+                expected = max(per_epoch, _expected_steps(steps, elapsed, limit))
+                _set_lr(optimiser, settings, steps, expected)
+                batch = [train_set[i] for i in order[start:start + settings.batch]]
+                loss = _step(model, optimiser, batch, pad_id)
+                steps += 1
+                elapsed = time.monotonic() - started
+                train_curve.append((steps, elapsed, loss))
+                if elapsed >= next_eval and len(valid_curve) < settings.evals:
+                    subset = valid_set[:settings.valid_texts]
+                    valid_curve.append((steps, elapsed, validation_loss(
+                        model, subset, pad_id, settings.batch)))
+                    next_eval += limit / (settings.evals + 1)
+                bar.update(task, completed=min(elapsed, limit), step=steps, loss=f"{loss:.3f}")
+                if elapsed >= limit:
+                    break
+            epochs += 1
+    return {"steps": steps, "epochs": round(steps / max(per_epoch, 1), 3),
+            "seconds": round(time.monotonic() - started, 1),
+            "train_curve": train_curve, "valid_curve": valid_curve}
+
+
+def _expected_steps(steps: int, elapsed: float, limit: float) -> int:
+    """Steps the time limit allows at the pace so far (for the learning-rate schedule)."""
+    return int(steps * limit / elapsed) if steps and elapsed > 0 else 10**9
+
+
+def _set_lr(optimiser, settings: TrainSettings, step: int, total: int) -> None:
+    if step < settings.warmup:
+        scale = (step + 1) / settings.warmup
+    else:
+        progress = min(1.0, (step - settings.warmup) / max(1, total - settings.warmup))
+        scale = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    for group in optimiser.param_groups:
+        group["lr"] = settings.lr * scale
+
+
+def _step(model, optimiser, batch: list[Example], pad_id: int) -> float:
+    import torch
+
+    ids, mask, labels = batch_tensors(batch, pad_id)
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    optimiser.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimiser.step()
+    return float(loss.detach())
+
+
+def plot_curve(report: dict, path: Path, title: str) -> None:
+    """Training loss per step (smoothed) and validation loss: one PNG per size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    steps = [point[0] for point in report["train_curve"]]
+    losses = [point[2] for point in report["train_curve"]]
+    smooth = [sum(losses[max(0, i - 9):i + 1]) / len(losses[max(0, i - 9):i + 1])
+              for i in range(len(losses))]
+    axes.plot(steps, smooth, label="train (10-step mean)")
+    if report["valid_curve"]:
+        axes.plot([p[0] for p in report["valid_curve"]], [p[2] for p in report["valid_curve"]],
+                  "o-", label="valid")
+    axes.axhline(report["valid_loss"], linestyle=":", color="gray",
+                 label=f"final valid {report['valid_loss']:.3f}")
+    axes.set(xlabel="step", ylabel="loss per target token (nats)", yscale="log",
+             title=f"{title}: {report['parameters'] / 1e6:.2f}M parameters")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m funsearch.models.train",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", help="a corpus folder (python -m funsearch.models.corpus)")
+    parser.add_argument("out", help="model folder to write")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    for field in dataclasses.fields(TrainSettings):
+        parser.add_argument("--" + field.name.replace("_", "-"), type=type(field.default),
+                            default=field.default)
+    args = parser.parse_args(argv)
+    settings = TrainSettings(**{field.name: getattr(args, field.name)
+                                for field in dataclasses.fields(TrainSettings)})
+    spec = dataclasses.replace(SIZES[args.size], seed=settings.seed)
+    report = train(args.corpus, args.out, spec, settings)
+    print(f"{args.out}: {report['parameters']:,} parameters, {report['steps']} steps "
+          f"({report['epochs']} epochs) in {report['seconds']} s, "
+          f"valid loss {report['valid_loss']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
