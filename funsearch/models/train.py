@@ -35,12 +35,12 @@ from funsearch.models import corpus as corpus_module
 # supports); "tiny" is the smoke test's. Small enough to learn something in
 # minutes on 2 shared cores.
 SIZES = {
-    "tiny": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=512, max_positions=1024),
-    "small": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=1024, max_positions=1024),
+    "tiny": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=512, max_positions=2048),
+    "small": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=1024, max_positions=2048),
     "medium": build_module.ModelSpec(layers=2, hidden=128, heads=2, vocab=1024,
-                                     max_positions=1024),
+                                     max_positions=2048),
     "large": build_module.ModelSpec(layers=5, hidden=256, heads=4, vocab=1024,
-                                    max_positions=1024),
+                                    max_positions=2048),
 }
 TRAINING_FILE = "training.json"
 CURVE_FILE = "loss.png"
@@ -58,7 +58,9 @@ class TrainSettings:
       max_tokens: texts are cut to this many tokens (a prompt of two TSP
         versions is ~600 with the corpus's tokenizer).
       evals: validation losses measured along the way (plus one at the end).
-      valid_texts: validation texts per measurement (all at the end).
+      valid_texts: validation texts per measurement along the way.
+      final_valid_texts: the first this many of the valid split measure the end.
+      improvement_repeats: improvement records appear this many times per epoch.
       threads: torch's CPU threads.
     """
 
@@ -70,6 +72,8 @@ class TrainSettings:
     max_tokens: int = 896
     evals: int = 5
     valid_texts: int = 24
+    final_valid_texts: int = 160
+    improvement_repeats: int = 3
     threads: int = 2
     seed: int = 0
 
@@ -138,8 +142,12 @@ def train(corpus: str | Path, out: str | Path, spec: build_module.ModelSpec,
     train_records = corpus_module.read(corpus, "train")
     tokenizer = build_module.train_tokenizer(iter(_texts(train_records)), spec.vocab)
     model = build_module.random_model(spec, tokenizer).train()
-    train_set = examples(train_records, tokenizer, settings.max_tokens)
-    valid_set = examples(corpus_module.read(corpus, "valid"), tokenizer, settings.max_tokens)
+    # Improvements are few beside programs and are what a sampler is asked for.
+    weighted = [r for r in train_records for _ in range(
+        settings.improvement_repeats if r.kind == "improvement" else 1)]
+    train_set = examples(weighted, tokenizer, settings.max_tokens)
+    valid_set = examples(corpus_module.read(corpus, "valid"), tokenizer,
+                         settings.max_tokens)[:settings.final_valid_texts]
     curve = _loop(model, train_set, valid_set, tokenizer.pad_token_id, settings, progress)
     final = validation_loss(model, valid_set, tokenizer.pad_token_id, settings.batch)
     model.eval()
@@ -178,12 +186,9 @@ def _loop(model, train_set: list[Example], valid_set: list[Example], pad_id: int
         task = bar.add_task(f"training {model.num_parameters():,} params", total=limit,
                             step=0, loss="-")
         while epochs < settings.epochs and (elapsed := time.monotonic() - started) < limit:
-            order = list(range(len(train_set)))
-            rng.shuffle(order)
-            for start in range(0, len(order), settings.batch):
+            for batch in batches(train_set, settings.batch, rng):
                 expected = max(per_epoch, _expected_steps(steps, elapsed, limit))
                 _set_lr(optimiser, settings, steps, expected)
-                batch = [train_set[i] for i in order[start:start + settings.batch]]
                 loss = _step(model, optimiser, batch, pad_id)
                 steps += 1
                 elapsed = time.monotonic() - started
@@ -200,6 +205,19 @@ def _loop(model, train_set: list[Example], valid_set: list[Example], pad_id: int
     return {"steps": steps, "epochs": round(steps / max(per_epoch, 1), 3),
             "seconds": round(time.monotonic() - started, 1),
             "train_curve": train_curve, "valid_curve": valid_curve}
+
+
+def batches(train_set: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """One epoch's batches, in random order, of texts of similar length: prompts
+    (~600 tokens) and programs (~150) padded together would waste most of a step."""
+    order = list(range(len(train_set)))
+    rng.shuffle(order)
+    out = []
+    for start in range(0, len(order), size * 16):
+        chunk = sorted(order[start:start + size * 16], key=lambda i: len(train_set[i].ids))
+        out += [[train_set[i] for i in chunk[j:j + size]] for j in range(0, len(chunk), size)]
+    rng.shuffle(out)
+    return out
 
 
 def _expected_steps(steps: int, elapsed: float, limit: float) -> int:
