@@ -59,7 +59,7 @@ class Scale:
     page: Path
 
 
-FULL = Scale(2000, 3, {"small": 2, "medium": 4, "large": 6}, 0.01, "8m", 3,
+FULL = Scale(2000, 3, {"small": 2, "medium": 4, "large": 6}, 0.005, "4m", 3,
              REPO / "experiments" / "results" / "sampler_sizes.md")
 QUICK = Scale(150, 1, {"small": 0.3, "medium": 0.3, "large": 0.3}, 0.001, "2m", 1,
               REPO / "runs" / "sampler-sizes-quick" / "sampler_sizes.md")
@@ -67,6 +67,17 @@ QUICK = Scale(150, 1, {"small": 0.3, "medium": 0.3, "large": 0.3}, 0.001, "2m", 
 
 def step(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def timed(work: Path, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+    """A step in its own process, its wall time added to work/timings.json (so the
+    page gives the whole pipeline's time, even over interrupted invocations)."""
+    started = time.monotonic()
+    python(*args, env=env)
+    path = work / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    timings[name] = timings.get(name, 0.0) + time.monotonic() - started
+    path.write_text(json.dumps(timings, indent=2) + "\n")
 
 
 def python(*args: str, env: dict[str, str] | None = None) -> None:
@@ -79,7 +90,7 @@ def build_corpus(work: Path, scale: Scale) -> Path:
     corpus = work / "corpus"
     if not (corpus / "corpus.json").exists():
         step(f"corpus: {scale.corpus_searches} searches x {scale.corpus_samples} samples")
-        python("-m", "funsearch.models.corpus", str(corpus), "--seed", "0",
+        timed(work, "corpus", "-m", "funsearch.models.corpus", str(corpus), "--seed", "0",
                "--samples", str(scale.corpus_samples), "--searches", str(scale.corpus_searches))
     return corpus
 
@@ -90,7 +101,8 @@ def train_models(work: Path, corpus: Path, scale: Scale) -> dict[str, Path]:
         out = models[size] = work / "models" / size
         if not (out / "training.json").exists():
             step(f"model {size}: training for {scale.minutes[size]} min")
-            python("-m", "funsearch.models.train", str(corpus), str(out), "--size", size,
+            timed(work, f"model {size}", "-m", "funsearch.models.train", str(corpus), str(out),
+                  "--size", size,
                    "--minutes", str(scale.minutes[size]))
     return models
 
@@ -131,8 +143,9 @@ def run_arms(work: Path, models: dict[str, Path], scale: Scale) -> dict[str, lis
                 todo += [str(config), str(run_dir)]
         if todo:
             step(f"runs {', '.join(group)}: {len(todo) // 2} in one process")
-            python(str(REPO / "experiments" / "sampler_sizes_runs.py"), *todo,
-                   env={"VLLM_CACHE_ROOT": str(work / "vllm-cache")})
+            timed(work, f"runs {'+'.join(group)}",
+                  str(REPO / "experiments" / "sampler_sizes_runs.py"), *todo,
+                  env={"VLLM_CACHE_ROOT": str(work / "vllm-cache")})
     return runs
 
 
@@ -155,8 +168,12 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
     trained = [json.loads((models[size] / "training.json").read_text()) for size in SIZES]
     singles = [d for arm in ("mutation", *SIZES) for d in runs.get(arm, [])]
     bandits = [d for arm in ("ucb", "thompson") for d in runs.get(arm, [])]
+    timings_path = work / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     text = PAGE.format(
-        wall=(time.monotonic() - started) / 60, seeds=scale.seeds, cpu_hours=scale.cpu_hours,
+        wall=(sum(timings.values()) + time.monotonic() - started) / 60,
+        timings=", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in timings.items()),
+        seeds=scale.seeds, cpu_hours=scale.cpu_hours,
         cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name,
         models=report.markdown(
             ["size", "parameters", "minutes", "steps", "epochs", "valid loss"],
@@ -178,10 +195,11 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
 PAGE = """# Sampler sizes at equal compute (TSP50, CPU)
 
 Made by `python experiments/sampler_sizes_study.py` in {wall:.0f} minutes on a shared
-2-core machine: a corpus from the offline proposer's searches on TSP's training
-inputs, three models trained on it, and {seeds} seed(s) per arm of TSP50 searches at
-an equal compute budget of {cpu_hours} CPU-hours ({cpu_seconds:.0f} CPU-seconds of
-proposals plus evaluations). Intervals: 95% bootstrap over seeds. Plot: `{png}`.
+2-core machine (minutes per step: {timings}): a corpus from the offline proposer's
+searches on TSP's training inputs, three models trained on it, and {seeds} seed(s)
+per arm of TSP50 searches at an equal compute budget of {cpu_hours} CPU-hours
+({cpu_seconds:.0f} CPU-seconds of proposals plus evaluations).
+Intervals: 95% bootstrap over seeds. Plot: `{png}`.
 
 ## Models
 
