@@ -13,7 +13,6 @@ import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from funsearch import events
 from funsearch.reports import rundata, stats
@@ -206,10 +205,34 @@ def _ordered(arms: set[str]) -> list[str]:
     return [arm for arm in order if arm in arms] + sorted(arms - set(order))
 
 
-def summary_numbers(runs: list[RunFigures]) -> dict[str, Any]:
-    """The figures the page's text quotes: mean held-out gap per arm."""
-    gaps: dict[str, list[float]] = defaultdict(list)
+def findings(runs: list[RunFigures]) -> str:
+    """What the numbers say, in words the page opens with (recomputed every time)."""
+    gaps = {arm: stats.bootstrap_mean([r.holdout_gap for r in runs if r.arm == arm])
+            for arm in _ordered({run.arm for run in runs})}
+    gaps = {arm: interval for arm, interval in gaps.items() if interval is not None}
+    if not gaps:
+        return "No run has a held-out gap yet."
+    singles = {arm: gap for arm, gap in gaps.items() if arm not in ("ucb", "thompson")}
+    best = min(singles or gaps, key=lambda arm: (singles or gaps)[arm].mean)
+    lines = [f"- Lowest held-out gap of a single sampler: **{best}**, "
+             f"{_interval(gaps[best])}% above LKH."]
+    for arm in ("ucb", "thompson"):
+        if arm in gaps:
+            overlap = gaps[arm].low <= gaps[best].high and gaps[best].low <= gaps[arm].high
+            lines.append(f"- {arm}: {_interval(gaps[arm])}%: "
+                         + ("within" if overlap else "outside") + f" the interval of {best}.")
+    rates = {}
     for run in runs:
-        if run.holdout_gap is not None:
-            gaps[run.arm].append(run.holdout_gap)
-    return {arm: sum(values) / len(values) for arm, values in gaps.items()}
+        for name, figures in run.samplers.items():
+            if run.arm == name or run.arm == "mutation":
+                rates.setdefault(name, []).append(
+                    figures.improvements / figures.compute_hours if figures.compute_hours else 0)
+    if rates:
+        top = max(rates, key=lambda name: sum(rates[name]) / len(rates[name]))
+        lines.append(f"- Most improvements per CPU-hour alone: **{top}** "
+                     f"({interval_text(rates[top], 0)}).")
+    return "\n".join(lines)
+
+
+def _interval(interval: stats.Interval) -> str:
+    return f"{interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}]"

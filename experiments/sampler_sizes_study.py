@@ -173,7 +173,7 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
     text = PAGE.format(
         wall=(sum(timings.values()) + time.monotonic() - started) / 60,
         timings=", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in timings.items()),
-        seeds=scale.seeds, cpu_hours=scale.cpu_hours,
+        findings=report.findings(figures), seeds=scale.seeds, cpu_hours=scale.cpu_hours,
         cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name,
         models=report.markdown(
             ["size", "parameters", "minutes", "steps", "epochs", "valid loss"],
@@ -200,6 +200,8 @@ searches on TSP's training inputs, three models trained on it, and {seeds} seed(
 per arm of TSP50 searches at an equal compute budget of {cpu_hours} CPU-hours
 ({cpu_seconds:.0f} CPU-seconds of proposals plus evaluations).
 Intervals: 95% bootstrap over seeds. Plot: `{png}`.
+
+{findings}
 
 ## Models
 
