@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -166,6 +167,8 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
     page.parent.mkdir(parents=True, exist_ok=True)
     report.plot(figures, page.with_suffix(".png"))
     trained = [json.loads((models[size] / "training.json").read_text()) for size in SIZES]
+    for size in SIZES:  # the loss curves beside the page
+        shutil.copyfile(models[size] / "loss.png", page.with_name(f"{page.stem}_loss_{size}.png"))
     singles = [d for arm in ("mutation", *SIZES) for d in runs.get(arm, [])]
     bandits = [d for arm in ("ucb", "thompson") for d in runs.get(arm, [])]
     timings_path = work / "timings.json"
@@ -174,7 +177,7 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
         wall=(sum(timings.values()) + time.monotonic() - started) / 60,
         timings=", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in timings.items()),
         findings=report.findings(figures), seeds=scale.seeds, cpu_hours=scale.cpu_hours,
-        cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name,
+        cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name, stem=page.stem,
         models=report.markdown(
             ["size", "parameters", "minutes", "steps", "epochs", "valid loss"],
             [[size, f"{t['parameters']:,}", f"{t['seconds'] / 60:.1f}", str(t["steps"]),
@@ -199,7 +202,7 @@ Made by `python experiments/sampler_sizes_study.py` in {wall:.0f} minutes on a s
 searches on TSP's training inputs, three models trained on it, and {seeds} seed(s)
 per arm of TSP50 searches at an equal compute budget of {cpu_hours} CPU-hours
 ({cpu_seconds:.0f} CPU-seconds of proposals plus evaluations).
-Intervals: 95% bootstrap over seeds. Plot: `{png}`.
+Intervals: 95% bootstrap over seeds. Plot: `{png}`; loss curves: `{stem}_loss_SIZE.png`.
 
 {findings}
 
