@@ -60,7 +60,7 @@ class Scale:
     page: Path
 
 
-FULL = Scale(2000, 3, {"small": 2, "medium": 4, "large": 6}, 0.005, "4m", 3,
+FULL = Scale(2000, 3, {"small": 2, "medium": 4, "large": 6}, 0.015, "3m", 3,
              REPO / "experiments" / "results" / "sampler_sizes.md")
 QUICK = Scale(150, 1, {"small": 0.3, "medium": 0.3, "large": 0.3}, 0.001, "2m", 1,
               REPO / "runs" / "sampler-sizes-quick" / "sampler_sizes.md")
