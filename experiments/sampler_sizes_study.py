@@ -174,7 +174,7 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
     timings_path = work / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     text = PAGE.format(
-        wall=(sum(timings.values()) + time.monotonic() - started) / 60,
+        wall=sum(timings.values()) / 60,  # every step of the pipeline, however many invocations
         timings=", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in timings.items()),
         findings=report.findings(figures), seeds=scale.seeds, cpu_hours=scale.cpu_hours,
         cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name, stem=page.stem,
