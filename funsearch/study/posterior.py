@@ -1,0 +1,113 @@
+"""What is known about an arm's law, and about which arm is best at B.
+
+The uncertainty of an arm's parameters is a Laplace approximation: a normal
+distribution around the fit's mode with the inverse of its information
+matrix as covariance (in theta = (s_inf, log a, log alpha), so a and alpha
+get log-normal intervals). The decision needs only one number per arm,
+s(B) = s_inf - a, whose distribution is normal with the variance the delta
+method gives; the probability that an arm is best at B follows from those
+normals, with the arms independent (each is fitted on its own runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+from funsearch.study.law import Fit, jacobian, mean
+
+LEVEL = 0.9  # the level of the intervals reports show
+_QUANTILES = 256  # points per arm of the P(best) integral
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Posterior:
+    """One arm's fit with its Laplace covariance (normalised units)."""
+
+    fit: Fit
+    covariance: np.ndarray
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.fit.theta
+
+    def decision(self) -> tuple[float, float]:
+        """Mean and variance of s(B), normalised."""
+        return decision_moments(self.theta, self.covariance)
+
+    def estimates(self, level: float = LEVEL) -> dict[str, Estimate]:
+        """s_inf, a, alpha and s(B) with intervals, in the runs' score units."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        scale, theta = self.fit.scale, self.theta
+        sd = np.sqrt(np.maximum(np.diag(self.covariance), 0.0))
+        s_inf = Estimate(*(float(scale.back(theta[0] + k * z * sd[0])) for k in (0, -1, 1)))
+        a = Estimate(*(scale.unit * math.exp(theta[1] + k * z * sd[1]) for k in (0, -1, 1)))
+        alpha = Estimate(*(math.exp(theta[2] + k * z * sd[2]) for k in (0, -1, 1)))
+        mu, var = self.decision()
+        at_b = Estimate(*(float(scale.back(mu + k * z * math.sqrt(var))) for k in (0, -1, 1)))
+        return {"s_inf": s_inf, "a": a, "alpha": alpha, "s_B": at_b}
+
+    def band(self, x: np.ndarray, level: float = LEVEL
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The law at points x = c / B with a pointwise interval for its mean
+        (not for one seed's curve), in score units."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        centre = mean(self.theta, x)
+        rows = jacobian(self.theta, x)
+        sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", rows, self.covariance, rows), 0.0))
+        scale = self.fit.scale
+        return scale.back(centre), scale.back(centre - z * sd), scale.back(centre + z * sd)
+
+
+def laplace(fit: Fit) -> Posterior:
+    """The normal approximation at the fit's mode."""
+    information = fit.information + 1e-10 * np.eye(len(fit.theta))
+    try:
+        covariance = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        covariance = np.linalg.pinv(information)
+    return Posterior(fit, 0.5 * (covariance + covariance.T))
+
+
+def decision_gradient(theta: np.ndarray) -> np.ndarray:
+    """d s(B) / d theta: s(B) = s_inf - a does not depend on alpha."""
+    return np.array([1.0, -math.exp(theta[1]), 0.0])
+
+
+def decision_moments(theta: np.ndarray, covariance: np.ndarray) -> tuple[float, float]:
+    gradient = decision_gradient(theta)
+    return float(theta[0] - math.exp(theta[1])), float(gradient @ covariance @ gradient)
+
+
+def p_best(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """P(arm j has the highest value) for independent normals N(mu_j, sd_j^2).
+
+    For each j, the chance that every other arm is below a draw of arm j,
+    averaged over evenly spaced quantiles of arm j (exact for a spike, and
+    without the sharp integrands a fixed grid of x gets wrong)."""
+    mu, sd = np.asarray(mu, float), np.maximum(np.asarray(sd, float), 1e-12)
+    quantiles = stats.norm.ppf((np.arange(_QUANTILES) + 0.5) / _QUANTILES)
+    draws = mu[:, None] + sd[:, None] * quantiles[None, :]  # arm j x quantile
+    below = stats.norm.cdf((draws[:, None, :] - mu[None, :, None]) / sd[None, :, None])
+    for j in range(len(mu)):
+        below[j, j, :] = 1.0
+    chance = np.prod(below, axis=1).mean(axis=1)
+    total = chance.sum()
+    return chance / total if total > 0 else np.full(len(mu), 1 / len(mu))
+
+
+def entropy(p: np.ndarray) -> float:
+    """In bits."""
+    p = np.asarray(p, float)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
