@@ -90,7 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
     evaluate.set_defaults(command=_evaluate)
     _add_report_commands(commands)
+    _add_study_commands(commands)
     return parser
+
+
+def _add_study_commands(commands: argparse._SubParsersAction) -> None:
+    """funsearch study STUDY.toml | funsearch study show DIR (funsearch/study/commands.py)."""
+    from funsearch.study.commands import add_commands
+
+    add_commands(commands)
 
 
 # Command-line flags and the config keys they override.

@@ -14,7 +14,7 @@ import numpy as np
 
 from funsearch.study import law, noise
 from funsearch.study.observe import Grid, RunCurve, Sampled
-from funsearch.study.posterior import Posterior, entropy, laplace, p_best
+from funsearch.study.posterior import Estimate, Posterior, entropy, laplace, p_best
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,19 @@ class Analysis:
         """The arm the study would name now: the highest P(best at B)."""
         return max(self.p_best, key=self.p_best.__getitem__)
 
+    def to_json(self) -> dict:
+        """The fits as the study log records them (score units, 90% intervals)."""
+        arms = {}
+        for arm, fit in self.arms.items():
+            estimates = fit.ml.estimates()
+            arms[arm] = {"runs": len(fit.runs),
+                         **{name: _rounded(e) for name, e in estimates.items()},
+                         "s_B_ls": _rounded(fit.ls.estimates()["s_B"]),
+                         "p_best": round(self.p_best[arm], 4),
+                         "p_best_ls": round(self.p_best_ls[arm], 4)}
+        return {"arms": arms, "best": self.best() if self.arms else None,
+                "noise": self.noise.to_json(), "entropy": round(self.entropy, 4)}
+
     def decision_moments(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Arms, and the mean and variance of each one's s(B) (normalised)."""
         names = list(self.arms)
@@ -70,6 +83,10 @@ def analyse(curves: Mapping[str, Sequence[RunCurve]], grid: Grid,
                         prior)
         arms[arm] = ArmFit(arm, runs, laplace(ml), laplace(ls[arm]))
     return Analysis(grid, scale, model, arms, _p_best(arms, "ml"), _p_best(arms, "ls"))
+
+
+def _rounded(estimate: Estimate) -> list[float]:
+    return [round(estimate.value, 6), round(estimate.low, 6), round(estimate.high, 6)]
 
 
 def _p_best(arms: Mapping[str, ArmFit], method: str) -> dict[str, float]:

@@ -20,7 +20,7 @@ from scipy import stats
 from funsearch.study.law import Fit, jacobian, mean
 
 LEVEL = 0.9  # the level of the intervals reports show
-_QUANTILES = 256  # points per arm of the P(best) integral
+_QUANTILES = 128  # points per arm of the P(best) integral
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,24 +90,28 @@ def decision_moments(theta: np.ndarray, covariance: np.ndarray) -> tuple[float, 
 
 
 def p_best(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """P(arm j has the highest value) for independent normals N(mu_j, sd_j^2).
+    """P(arm j has the highest value) for independent normals N(mu_j, sd_j^2);
+    leading dimensions of `mu` and `sd` are cases computed at once.
 
     For each j, the chance that every other arm is below a draw of arm j,
     averaged over evenly spaced quantiles of arm j (exact for a spike, and
     without the sharp integrands a fixed grid of x gets wrong)."""
-    mu, sd = np.asarray(mu, float), np.maximum(np.asarray(sd, float), 1e-12)
+    mu = np.asarray(mu, float)
+    sd = np.maximum(np.broadcast_to(np.asarray(sd, float), mu.shape), 1e-12)
     quantiles = stats.norm.ppf((np.arange(_QUANTILES) + 0.5) / _QUANTILES)
-    draws = mu[:, None] + sd[:, None] * quantiles[None, :]  # arm j x quantile
-    below = stats.norm.cdf((draws[:, None, :] - mu[None, :, None]) / sd[None, :, None])
-    for j in range(len(mu)):
-        below[j, j, :] = 1.0
-    chance = np.prod(below, axis=1).mean(axis=1)
-    total = chance.sum()
-    return chance / total if total > 0 else np.full(len(mu), 1 / len(mu))
+    draws = mu[..., :, None] + sd[..., :, None] * quantiles  # ... x arm j x quantile
+    below = stats.norm.cdf((draws[..., :, None, :] - mu[..., None, :, None])
+                           / sd[..., None, :, None])  # ... x j x other arm x quantile
+    arms = mu.shape[-1]
+    below[..., np.arange(arms), np.arange(arms), :] = 1.0
+    chance = np.prod(below, axis=-2).mean(axis=-1)
+    total = chance.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, chance / np.where(total > 0, total, 1.0), 1.0 / arms)
 
 
-def entropy(p: np.ndarray) -> float:
-    """In bits."""
+def entropy(p: np.ndarray) -> np.ndarray | float:
+    """In bits, over the last dimension."""
     p = np.asarray(p, float)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    terms = np.where(p > 0, -p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
+    total = terms.sum(axis=-1)
+    return float(total) if np.ndim(total) == 0 else total

@@ -1,0 +1,193 @@
+"""A study as one TOML file (STUDY.toml): the arms, the decision budget B,
+and the budget of runs.
+
+    name = "tsp-proposers"
+    experiment = "tsp_quickstart.toml"   # the arms' experiment, unless an arm names its own
+    unit = "samples"                     # samples | wall | gpu_hours | usd
+    budget = 400                         # B: which arm is best after this much?
+    overrides = { "runtime.kind" = "inline" }   # for every arm
+
+    [runs]
+    count = 12                           # runs the study may make
+    budgets = [0.25, 0.5, 1.0]           # run budgets it may choose, fractions of B
+
+    [arms.four]
+    overrides = { "samplers.0.samples_per_prompt" = 4 }
+    [arms.one]
+    overrides = { "samplers.mutation.samples_per_prompt" = 1 }
+
+Overrides are dotted keys of the experiment file; a list is indexed by
+position or, for samplers, by name. Like experiment files, every model
+forbids unknown keys, and errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from funsearch import config as config_module
+from funsearch.config import ConfigError, ExperimentConfig
+
+
+class StudyError(ConfigError):
+    """A study file or study directory that cannot be used; says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArmFile(_Strict):
+    """experiment: this arm's experiment file (relative to the study file);
+    empty: the study's. overrides: dotted keys, after the study's."""
+
+    experiment: str = ""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunsFile(_Strict):
+    """count: runs the study may make. compute: their total budget in the
+      study's unit (optional; then candidates are ranked per unit of compute).
+    budgets: the run budgets the study chooses from, as fractions of B.
+    initial: runs of every arm to B before information gain chooses.
+    parallel: runs at once (executor "ray"); executor: "inline" runs them
+      one after another in this process, "ray" as Ray tasks (address: the
+      cluster; empty starts a local instance).
+    seed: the first run's seed; each run gets the next."""
+
+    count: int = Field(ge=1)
+    compute: float | None = Field(None, gt=0)
+    budgets: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
+    initial: int = Field(1, ge=1)
+    parallel: int = Field(1, ge=1)
+    executor: Literal["inline", "ray"] = "inline"
+    address: str = ""
+    seed: int = 0
+
+    @field_validator("budgets")
+    @classmethod
+    def _fractions(cls, budgets: list[float]) -> list[float]:
+        if any(not 0 < budget <= 1 for budget in budgets):
+            raise ValueError(f"run budgets are fractions of B in (0, 1], got {budgets}")
+        return sorted(set(budgets))
+
+
+class StudyFile(_Strict):
+    name: str = "study"
+    experiment: str = ""
+    unit: Literal["samples", "wall", "gpu_hours", "usd"] = "samples"  # observe.UNITS
+    budget: float = Field(gt=0)
+    out: str = "studies"  # where study directories go, relative to the working directory
+    octaves: float = Field(5.0, gt=0, le=12)  # the fit's grid: B / 2^octaves ... B
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    runs: RunsFile
+    arms: dict[str, ArmFile] = Field(min_length=2)
+    base_dir: str = Field(".", exclude=True)
+
+    @model_validator(mode="after")
+    def _experiments_named(self) -> StudyFile:
+        missing = [arm for arm, spec in self.arms.items() if not spec.experiment]
+        if missing and not self.experiment:
+            raise ValueError(f"arms {missing} name no experiment and the study has none "
+                             "(set `experiment` at the top or in each arm)")
+        return self
+
+    def experiment_path(self, arm: str) -> Path:
+        return Path(self.base_dir) / (self.arms[arm].experiment or self.experiment)
+
+    def definition(self) -> dict[str, Any]:
+        """What a study directory is bound to: resuming with other arms, B or
+        unit is an error; other settings (more runs) may change."""
+        return {"arms": {arm: spec.model_dump(mode="json") for arm, spec in self.arms.items()},
+                "experiment": self.experiment, "unit": self.unit, "budget": self.budget,
+                "overrides": self.overrides, "octaves": self.octaves}
+
+
+def load(path: str | Path) -> StudyFile:
+    """Reads STUDY.toml and checks that every arm's experiment loads."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudyError(f"{path}: study file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StudyError(f"{path}: not valid TOML: {error}") from None
+    data.setdefault("base_dir", str(path.resolve().parent))
+    try:
+        study = StudyFile.model_validate(data)
+    except ValidationError as error:
+        raise StudyError(_describe(error, str(path))) from None
+    for arm in study.arms:
+        arm_config(study, arm, 1.0, seed=0, out=".")
+    return study
+
+
+def arm_config(study: StudyFile, arm: str, budget: float, seed: int, out: str,
+               **settings: Any) -> ExperimentConfig:
+    """The experiment of one run: the arm's file with the study's and the
+    arm's overrides, a budget of `budget` x B in the study's unit (and no
+    other stop condition), this seed, and run directories under `out`."""
+    path = study.experiment_path(arm)
+    try:
+        base = config_module.load(path)
+    except ConfigError as error:
+        raise StudyError(f"arm '{arm}': {error}") from None
+    data = base.model_dump(mode="json")
+    source = f"arm '{arm}' ({path})"
+    for dotted, value in {**study.overrides, **study.arms[arm].overrides, **settings}.items():
+        set_key(data, dotted, value, source)
+    amount = budget * study.budget
+    data["scheduler"]["budget"] = {study.unit: round(amount) if study.unit == "samples"
+                                   else amount}
+    data.update(seed=seed, out=out, name=f"{study.name}-{arm}", base_dir=base.base_dir)
+    try:
+        return config_module.from_dict(data, source=source)
+    except ConfigError as error:
+        raise StudyError(str(error)) from None
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Sets `a.b.0.c` (a list position) or `samplers.NAME.c` (a sampler by name)."""
+    keys = dotted.split(".")
+    node: Any = data
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, list):
+            position = _position(node, key)
+            if position is None:
+                raise StudyError(f"{source}: override '{dotted}': no item '{key}' in "
+                                 f"'{'.'.join(keys[:depth])}'")
+            key = position
+        elif not isinstance(node, dict):
+            raise StudyError(f"{source}: override '{dotted}': "
+                             f"'{'.'.join(keys[:depth])}' is not a table")
+        if last:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+
+
+def _position(items: list[Any], key: str) -> int | None:
+    if key.isdigit():
+        return int(key) if int(key) < len(items) else None
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    return names.index(key) if key in names else None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        elif problem["type"] == "missing":
+            lines.append(f"{source}: missing key '{key}'")
+        else:
+            lines.append(f"{source}: key '{key}': {problem['msg']}")
+    return "\n".join(lines)
