@@ -10,7 +10,6 @@ format (funsearch.rundata), so a move of that module is a one-line change.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from pathlib import Path
 
@@ -34,10 +33,16 @@ class RunCurve:
     def at(self, cost: float) -> float | None:
         """The best score once `cost` was spent; None before the first point or
         beyond what the run spent."""
-        if cost > self.extent * (1 + 1e-9) + 1e-12:
-            return None
-        index = bisect.bisect_right([point[0] for point in self.points], cost)
-        return self.points[index - 1][1] if index else None
+        values = self.read(np.array([cost]))
+        return None if np.isnan(values[0]) else float(values[0])
+
+    def read(self, costs: np.ndarray) -> np.ndarray:
+        """`at` for many costs at once; NaN where there is no value."""
+        steps = np.array([point[0] for point in self.points], dtype=float)
+        scores = np.array([point[1] for point in self.points] + [np.nan], dtype=float)
+        index = np.searchsorted(steps, costs, side="right") - 1
+        values = scores[index]  # index -1 reads the NaN at the end
+        return np.where(costs > self.extent * (1 + 1e-9) + 1e-12, np.nan, values)
 
     def to_json(self) -> dict:
         return {"points": [list(point) for point in self.points], "extent": self.extent}
@@ -83,13 +88,9 @@ class Grid:
         return np.flatnonzero(self.x <= fraction * (1 + 1e-9))
 
     def sample(self, curve: RunCurve) -> Sampled:
-        index, values = [], []
-        for i, cost in enumerate(self.costs):
-            value = curve.at(cost)
-            if value is not None:
-                index.append(i)
-                values.append(value)
-        return Sampled(np.array(index, dtype=int), np.array(values, dtype=float))
+        values = curve.read(self.costs)
+        index = np.flatnonzero(~np.isnan(values))
+        return Sampled(index, values[index])
 
 
 def read_curve(run_dir: str | Path, unit: str) -> RunCurve:

@@ -15,7 +15,7 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from funsearch.study.law import Fit, jacobian, mean
 
@@ -100,8 +100,8 @@ def p_best(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     sd = np.maximum(np.broadcast_to(np.asarray(sd, float), mu.shape), 1e-12)
     quantiles = stats.norm.ppf((np.arange(_QUANTILES) + 0.5) / _QUANTILES)
     draws = mu[..., :, None] + sd[..., :, None] * quantiles  # ... x arm j x quantile
-    below = stats.norm.cdf((draws[..., :, None, :] - mu[..., None, :, None])
-                           / sd[..., None, :, None])  # ... x j x other arm x quantile
+    below = special.ndtr((draws[..., :, None, :] - mu[..., None, :, None])
+                         / sd[..., None, :, None])  # the normal CDF, without stats' overhead  # ... x j x other arm x quantile
     arms = mu.shape[-1]
     below[..., np.arange(arms), np.arange(arms), :] = 1.0
     chance = np.prod(below, axis=-2).mean(axis=-1)
