@@ -25,7 +25,7 @@ runs it made:
 - sweep: 2N runs over arms x budgets (B, B/2, B/4, B, ...), the usual blind
   grid of a scaling study (twice the runs, about the same compute).
 
-    python experiments/study_validation.py                # ~4 minutes on 2 cores
+    python experiments/study_validation.py                # ~5 minutes on 2 cores
     python experiments/study_validation.py --law 20 --worlds 2 --per-world 5   # a quick look
 """
 
@@ -99,7 +99,8 @@ def simulator_world(rng: np.random.Generator, arms: int, bank: int, budget: floa
             curves[sampler.name].append(RunCurve(tuple(trace.curve), trace.spent))
     truth = {arm: float(np.mean([c.at(budget) for c in runs])) for arm, runs in curves.items()}
     sd = float(np.mean([np.std([c.at(budget) for c in runs]) for runs in curves.values()]))
-    return World(budget, truth, sd, _bank_draw(curves, budget))
+    return World(budget, truth, sd, _bank_draw(curves, budget),
+                 {arm: {"s_B": value} for arm, value in truth.items()})
 
 
 def _bank_draw(curves: dict[str, list[RunCurve]], budget: float
@@ -204,14 +205,14 @@ def accuracy_table(title: str, results: dict[str, list[tuple[Outcome, World]]]) 
     return lines
 
 
-def calibration_table(results: dict[str, list[tuple[Outcome, World]]]) -> list[str]:
+def calibration_table(title: str, results: dict[str, list[tuple[Outcome, World]]],
+                      parameters: list[str]) -> list[str]:
     """Coverage of the nominal intervals of every arm's parameters."""
-    lines = ["calibration: share of arms whose interval covers the true parameter "
-             "(law worlds, final fits of every design)",
+    lines = [title,
              f"{'fit':<5}{'parameter':<10}" + "".join(f"{f'{level:.0%}':>8}" for level in LEVELS)
              + f"{'arms':>7}"]
     for method in ("ml", "ls"):
-        for parameter in PARAMETERS:
+        for parameter in parameters:
             cover = {level: [] for level in LEVELS}
             for rows in results.values():
                 for outcome, world in rows:
@@ -285,19 +286,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  all: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     n, arms = arguments.runs, arguments.arms
     print("\n".join(accuracy_table(
-        f"law worlds: {arguments.law} studies, {arms} arms, N = {n}; found best: share of "
-        "studies (95% Wilson interval)", law_results)))
-    print()
-    print("\n".join(accuracy_table(
         f"simulator worlds: {arguments.worlds} worlds x {arguments.per_world} studies, {arms} "
         f"arms, N = {n}, B = {arguments.budget:g} compute seconds, truth: mean of "
-        f"{arguments.bank} seeds", sim_results)))
+        f"{arguments.bank} seeds; found best: share of studies (95% Wilson interval)",
+        sim_results)))
     print()
-    print("\n".join(calibration_table(law_results)))
+    print("\n".join(accuracy_table(
+        f"law worlds: {arguments.law} studies, {arms} arms, N = {n}", law_results)))
     print()
-    print("\n".join(reliability_table(law_results)))
-    print("simulator worlds:")
-    print("\n".join(reliability_table(sim_results)[1:]))
+    print("\n".join(calibration_table(
+        "calibration, law worlds: share of arms whose interval covers the true parameter "
+        "(final fits of every design)", law_results, PARAMETERS)))
+    print("\n".join(calibration_table(
+        "calibration, simulator worlds (true s(B): the mean of the bank)", sim_results,
+        ["s_B"])[1:]))
+    print()
+    print("\n".join(reliability_table(sim_results)).replace("(all designs)",
+                                                            "(simulator worlds, all designs)"))
+    print("law worlds:")
+    print("\n".join(reliability_table(law_results)[1:]))
     return 0
 
 

@@ -28,7 +28,7 @@ from funsearch.study import law
 from funsearch.study.model import Analysis
 from funsearch.study.noise import Noise
 from funsearch.study.observe import Grid
-from funsearch.study.posterior import decision_gradient, entropy, p_best
+from funsearch.study.posterior import entropy, p_best
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -100,7 +100,7 @@ def choose(analysis: Analysis, arms: Sequence[str], counts: Mapping[str, int],
         held = _held_information(analysis, arm, pending)
         for budget in budgets:
             extra = run_information(fit.theta, analysis.grid, analysis.noise, arm, budget)
-            after = _decision_variance(fit.theta, held + extra)
+            after = fit.decision_variance(held + extra)
             candidates.append(Candidate(arm, budget, expected_gain(mu, var, k, after)))
     ranked = sorted(candidates, key=lambda c: (-(c.gain / c.budget if per_compute else c.gain),
                                                counts.get(c.arm, 0), -c.budget, names.index(c.arm)))
@@ -120,19 +120,12 @@ def _held_information(analysis: Analysis, arm: str, pending: Sequence[tuple[str,
     return information
 
 
-def _decision_variance(theta: np.ndarray, information: np.ndarray) -> float:
-    gradient = decision_gradient(theta)
-    covariance = np.linalg.pinv(information + 1e-10 * np.eye(len(theta)))
-    return float(gradient @ covariance @ gradient)
-
-
 def _moments_with_pending(analysis: Analysis, pending: Sequence[tuple[str, float]]
                           ) -> tuple[list[str], np.ndarray, np.ndarray]:
     names, mu, var = analysis.decision_moments()
     if pending:
-        var = np.array([_decision_variance(analysis.arms[arm].ml.theta,
-                                           _held_information(analysis, arm, pending))
-                        for arm in names])
+        var = np.array([analysis.arms[arm].ml.decision_variance(
+            _held_information(analysis, arm, pending)) for arm in names])
     return names, mu, var
 
 

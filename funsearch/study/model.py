@@ -81,7 +81,8 @@ def analyse(curves: Mapping[str, Sequence[RunCurve]], grid: Grid,
     for arm, runs in sampled.items():
         ml = law.fit_ml(runs, grid, lambda index, arm=arm: model.covariance(arm, index), scale,
                         prior)
-        arms[arm] = ArmFit(arm, runs, laplace(ml), laplace(ls[arm]))
+        arms[arm] = ArmFit(arm, runs, laplace(ml, model.df),
+                           laplace(ls[arm], max(ls[arm].points - len(law.THETA), 1)))
     return Analysis(grid, scale, model, arms, _p_best(arms, "ml"), _p_best(arms, "ls"))
 
 

@@ -45,6 +45,12 @@ class Noise:
     source: str
     repeats: int  # runs beyond the first of each arm, over all arms
 
+    @property
+    def df(self) -> float:
+        """Degrees of freedom of the scale: a repeat is one more curve's
+        worth of spread; the residuals' scale counts as PRIOR_DF of them."""
+        return self.repeats + PRIOR_DF
+
     def covariance(self, arm: str, index: np.ndarray) -> np.ndarray:
         sd = self.sd[index] * self.factors.get(arm, 1.0)
         lag = np.abs(index[:, None] - index[None, :])

@@ -17,6 +17,10 @@ import numpy as np
 
 from funsearch import rundata
 
+# The fits read runs from B / 2^DEFAULT_OCTAVES to B. A run's early curve is
+# its initial program and first lucky jumps, not the law: on the simulator, fits
+# over five octaves put s(B) 2-3 seed sds too low, over two about right.
+DEFAULT_OCTAVES = 2.0
 # Units a run can be stopped at (its `scheduler.budget` keys) and that a run's
 # best points are counted in.
 UNITS = tuple(rundata.UNITS)
@@ -72,7 +76,8 @@ class Grid:
     x: np.ndarray
 
     @classmethod
-    def log_spaced(cls, budget: float, octaves: float = 5.0, per_octave: int = 2) -> Grid:
+    def log_spaced(cls, budget: float, octaves: float = DEFAULT_OCTAVES,
+                   per_octave: int = 2) -> Grid:
         steps = int(round(octaves * per_octave))
         return cls(float(budget), 2.0 ** (-np.arange(steps, -1, -1) / per_octave))
 

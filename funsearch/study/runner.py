@@ -95,7 +95,7 @@ def make_executor(study: StudyFile, run_function: RunFunction | None = None) -> 
 
 
 def grid_of(definition: dict[str, Any]) -> Grid:
-    return Grid.log_spaced(definition["budget"], definition.get("octaves", 5.0))
+    return Grid.log_spaced(definition["budget"], definition["octaves"])
 
 
 def run_study(study: StudyFile, study_dir: str | Path, run_function: RunFunction | None = None,

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from funsearch import config as config_module
 from funsearch.config import ConfigError, ExperimentConfig
+from funsearch.study.observe import DEFAULT_OCTAVES
 
 
 class StudyError(ConfigError):
@@ -82,7 +83,7 @@ class StudyFile(_Strict):
     unit: Literal["samples", "wall", "gpu_hours", "usd"] = "samples"  # observe.UNITS
     budget: float = Field(gt=0)
     out: str = "studies"  # where study directories go, relative to the working directory
-    octaves: float = Field(5.0, gt=0, le=12)  # the fit's grid: B / 2^octaves ... B
+    octaves: float = Field(DEFAULT_OCTAVES, gt=0, le=12)  # the fits read B / 2^octaves ... B
     overrides: dict[str, Any] = Field(default_factory=dict)
     runs: RunsFile
     arms: dict[str, ArmFile] = Field(min_length=2)
