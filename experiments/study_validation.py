@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "(final fits of every design)", law_results, PARAMETERS)))
     print("\n".join(calibration_table(
         "calibration, simulator worlds (true s(B): the mean of the bank)", sim_results,
-        ["s_B"])[1:]))
+        ["s_B"])))
     print()
     print("\n".join(reliability_table(sim_results)).replace("(all designs)",
                                                             "(simulator worlds, all designs)"))
