@@ -76,7 +76,7 @@ def analyse(curves: Mapping[str, Sequence[RunCurve]], grid: Grid,
     ls = {arm: law.fit_ls(runs, grid, scale) for arm, runs in sampled.items()}
     normalised = {arm: [Sampled(run.index, scale.to(run.y)) for run in runs]
                   for arm, runs in sampled.items()}
-    model = noise.estimate(normalised, ls, grid)
+    model = noise.estimate(normalised, grid)
     arms = {}
     for arm, runs in sampled.items():
         ml = law.fit_ml(runs, grid, lambda index, arm=arm: model.covariance(arm, index), scale,

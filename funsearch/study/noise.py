@@ -9,9 +9,11 @@ points: sd_j at grid point j, correlation rho^|i-j| between points i and j.
 The scale comes from the spread between seeds: at each grid point, the
 variance of the runs of an arm around their own mean there, pooled over
 arms (and over neighbouring points, which share most of their runs' steps).
-While there are few repeats it is shrunk towards the spread of the runs
-around the least-squares laws, which needs no repeats; each arm's scale is
-the pooled one times a factor shrunk towards 1 by the same rule.
+While there are few repeats it is shrunk towards the spread of each arm's
+first run around a law fitted to it alone, which needs no repeats (one
+repeat is a poor guide: in the quick-start study two seeds agreed to 0.01
+where seeds differ by 0.12); each arm's scale is the pooled one times a
+factor shrunk towards 1 by the same rule.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from funsearch.study import law
-from funsearch.study.law import Fit
 from funsearch.study.observe import Grid, Sampled
 
 # Weight, in repeats, of the residual-based scale against the seed spread.
@@ -32,6 +33,7 @@ PRIOR_DF = 2.0
 SD_FLOOR = 0.1
 RHO_RANGE = (0.0, 0.97)
 DEFAULT_RHO = 0.8
+RHO_PRIOR_PAIRS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +91,8 @@ class _Spread:
         return cls(squares, df, lagged)
 
 
-def estimate(runs: Mapping[str, Sequence[Sampled]], fits: Mapping[str, Fit], grid: Grid) -> Noise:
-    """The noise model from the runs of every arm (normalised scores) and
-    each arm's least-squares law."""
+def estimate(runs: Mapping[str, Sequence[Sampled]], grid: Grid) -> Noise:
+    """The noise model from the runs of every arm (normalised scores)."""
     size = len(grid)
     spreads = {arm: _Spread.of(arm_runs, size) for arm, arm_runs in runs.items()}
     lagged = [item for spread in spreads.values() for item in spread.lagged]
@@ -101,8 +102,8 @@ def estimate(runs: Mapping[str, Sequence[Sampled]], fits: Mapping[str, Fit], gri
     pooled_squares = np.convolve(squares, kernel, mode="same")
     pooled_df = np.convolve(df, kernel, mode="same")
     seed_sd = np.sqrt(pooled_squares / np.maximum(pooled_df, 1e-9))
-    rho = _correlation(lagged, np.maximum(seed_sd, 1e-12)) if len(lagged) >= 2 else DEFAULT_RHO
-    base = _residual_variance(runs, fits, grid, rho)
+    rho = _correlation(lagged, np.maximum(seed_sd, 1e-12))
+    base = _residual_variance(runs, grid)
     variance = (pooled_squares + PRIOR_DF * base) / (pooled_df + PRIOR_DF)
     sd = np.sqrt(np.maximum(variance, 0.0))
     sd = np.maximum(sd, SD_FLOOR * max(float(sd.max()), 1e-9))
@@ -114,40 +115,37 @@ def estimate(runs: Mapping[str, Sequence[Sampled]], fits: Mapping[str, Fit], gri
     return Noise(sd, rho, factors, source, repeats)
 
 
-def _residual_variance(runs: Mapping[str, Sequence[Sampled]], fits: Mapping[str, Fit],
-                       grid: Grid, rho: float) -> float:
-    """The seed variance the residuals around the LS laws imply. A smooth law
-    absorbs most of a correlated deviation, so the residual sum of squares
-    is divided by its expectation per unit variance, trace((I - H) R): H the
-    fit's hat matrix, R the runs' correlation (an unbiased estimate, given rho)."""
+def _residual_variance(runs: Mapping[str, Sequence[Sampled]], grid: Grid) -> float:
+    """The seed variance implied by each arm's first run around a law fitted
+    to it alone, so that it is a prior independent of the seed spread (later
+    runs enter through that). A smooth law absorbs most of a correlated
+    deviation, so the residual sum of squares is divided by its expectation
+    per unit variance, trace((I - H) R): H the fit's hat matrix, R the run's
+    correlation at DEFAULT_RHO (unbiased, were rho that)."""
     total_squares = total_trace = 0.0
-    for arm, arm_runs in runs.items():
-        fit = fits[arm]
-        index = np.concatenate([run.index for run in arm_runs])
-        residual = np.concatenate(law.residuals(fit, arm_runs, grid, normalised=True))
-        design = law.jacobian(fit.theta, grid.x[index])
+    for arm_runs in runs.values():
+        first = arm_runs[0]
+        if len(first.index) <= len(law.THETA):
+            continue
+        fit = law.fit_ls([first], grid, law.Scale(0.0, 1.0))
+        (residual,) = law.residuals(fit, [first], grid, normalised=True)
+        design = law.jacobian(fit.theta, grid.x[first.index])
         hat = design @ np.linalg.pinv(design.T @ design) @ design.T
-        correlation = _block_diagonal([rho ** np.abs(run.index[:, None] - run.index[None, :])
-                                       for run in arm_runs])
+        correlation = DEFAULT_RHO ** np.abs(first.index[:, None] - first.index[None, :])
         total_squares += float(residual @ residual)
-        total_trace += float(np.trace((np.eye(len(index)) - hat) @ correlation))
+        total_trace += float(np.trace((np.eye(len(first.index)) - hat) @ correlation))
     return total_squares / total_trace if total_trace > 1e-9 else 0.0
 
 
-def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
-    size = sum(len(block) for block in blocks)
-    matrix, start = np.zeros((size, size)), 0
-    for block in blocks:
-        matrix[start:start + len(block), start:start + len(block)] = block
-        start += len(block)
-    return matrix
-
-
 def _correlation(lagged: list[tuple[float, float, int]], sd: np.ndarray) -> float:
+    """Lag-1 correlation of the seeds' deviations, shrunk towards DEFAULT_RHO
+    by RHO_PRIOR_PAIRS pairs: one repeat's few pairs say little, and a low
+    correlation would also shrink the residuals' scale (see _residual_variance)."""
     products = sum(a * b / (sd[j] * sd[j + 1]) for a, b, j in lagged)
     squares = sum(0.5 * ((a / sd[j]) ** 2 + (b / sd[j + 1]) ** 2) for a, b, j in lagged)
-    rho = products / squares if squares > 0 else DEFAULT_RHO
-    return float(np.clip(rho, *RHO_RANGE))
+    observed = products / squares if squares > 0 else DEFAULT_RHO
+    weight = len(lagged) / (len(lagged) + RHO_PRIOR_PAIRS)
+    return float(np.clip(weight * observed + (1 - weight) * DEFAULT_RHO, *RHO_RANGE))
 
 
 def _factor(spread: _Spread, sd: np.ndarray, runs: int) -> float:
