@@ -130,3 +130,23 @@ def test_a_real_inline_run_gives_its_best_so_far_curve_in_the_study_unit(tmp_pat
     assert outcome.curve.extent == 20 and outcome.curve.points[0][0] == 0
     assert "sample budget reached" in outcome.stop_reason
     assert Path(outcome.run_dir) == tmp_path / "run"
+
+
+@pytest.mark.slow  # three real 16-sample runs: a few seconds
+def test_funsearch_study_runs_a_tiny_real_study_and_shows_it(tmp_path, capsys):
+    path = tmp_path / "STUDY.toml"
+    path.write_text(f"""
+name = "tiny"
+experiment = "{ROOT / 'experiments' / 'tsp_quickstart.toml'}"
+budget = 16
+overrides = {{ "runtime.kind" = "inline", "problem.holdout" = [] }}
+[runs]
+count = 3
+[arms.four]
+[arms.one]
+overrides = {{ "samplers.mutation.samples_per_prompt" = 1 }}
+""")
+    assert cli.main(["study", str(path), "--dir", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "run 2:" in out and "budget of runs spent (3 runs)" in out and "P(best at B)" in out
+    assert len(list((tmp_path / "s" / "runs").iterdir())) == 3
