@@ -1,32 +1,35 @@
-"""Command line: funsearch run | check.
+"""Command line: funsearch run | resume | check | evaluate | show | compare | export.
 
 Each command calls the same functions as the Python API; errors in a spec or
 an experiment file are printed as one message naming the file and key or line,
-never as a traceback.
+never as a traceback, and warnings about settings that do nothing as one
+`warning:` line each.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
+import warnings
+from importlib import metadata
 from pathlib import Path
 
 from rich.console import Console
-from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from funsearch import config as config_module
 from funsearch import experiment, parsing, resume
 from funsearch import spec as spec_module
+from funsearch.cli_live import LiveView
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
-from funsearch.progress import Status
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
+_DESCRIPTION = ("Evolutionary program search in the style of FunSearch: run an experiment, "
+                "check a problem spec, and read, compare or export the runs.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +39,39 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return arguments.command(arguments)
+        with _warnings_in_words(_console(stderr=True)):
+            return arguments.command(arguments)
     except _USER_ERRORS as error:
-        _console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+class _warnings_in_words:
+    """A setting that does nothing (config.ConfigWarning) is one `warning:`
+    line, printed as it is found; other warnings go their usual way."""
+
+    def __init__(self, console: Console):
+        self._console = console
+        self._context = warnings.catch_warnings()
+
+    def __enter__(self) -> None:
+        self._context.__enter__()
+        warnings.simplefilter("always", config_module.ConfigWarning)
+        previous = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            if issubclass(category, config_module.ConfigWarning):
+                self._console.print(f"[yellow]warning:[/] {escape(str(message))}",
+                                    highlight=False)
+            else:
+                previous(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+
+    def __exit__(self, *exc: object) -> None:
+        self._context.__exit__(*exc)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -53,48 +83,97 @@ def _console(stderr: bool = False) -> Console:
     return console
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="funsearch", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(metavar="COMMAND")
+def _version() -> str:
+    try:
+        return metadata.version("funsearch")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
 
-    run = commands.add_parser("run", help="run an experiment (TOML file)")
-    run.add_argument("experiment", type=Path)
-    run.add_argument("--max-samples", type=int, help="stop after this many samples")
-    run.add_argument("--seed", type=int, help="override the experiment's seed")
-    run.add_argument("--out", help="directory for run directories (default: the config's)")
-    run.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
-    run.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="funsearch", description=_DESCRIPTION,
+        epilog="`funsearch COMMAND --help` lists the arguments of a command.")
+    parser.add_argument("--version", action="version", version=f"funsearch {_version()}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run_commands(commands)
+    _add_spec_commands(commands)
+    _add_report_commands(commands)
+    return parser
+
+
+def _add_run_commands(commands: argparse._SubParsersAction) -> None:
+    """run | resume: a search, started or continued."""
+    run = commands.add_parser("run", help="run an experiment (a TOML file) to its budget",
+                              description="Runs an experiment to its budget. The run directory "
+                              "is printed at the start; `funsearch show DIR` reads it live.")
+    run.add_argument("experiment", type=Path, help="the experiment file (TOML), e.g. "
+                     "experiments/tsp_quickstart.toml")
+    run.add_argument("--max-samples", type=int, metavar="N",
+                     help="sample budget (scheduler.budget.samples)")
+    run.add_argument("--seed", type=int, help="the experiment's seed (seed)")
+    run.add_argument("--out", metavar="DIR",
+                     help="folder for run directories (out; default: the config's, runs/)")
+    run.add_argument("--isolation", choices=["auto", "bwrap", "process"],
+                     help="sandbox isolation (evaluator.isolation; default: the config's)")
+    _add_runtime_flags(run)
     run.set_defaults(command=_run)
 
     resume = commands.add_parser(
-        "resume", help="continue a stopped or killed run: replay its log, spend the budget left")
-    resume.add_argument("run_dir", type=Path)
-    resume.add_argument("--max-samples", type=int, help="a new sample budget (extends a run)")
-    resume.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
-    resume.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
+        "resume", help="continue a stopped or killed run: replay its log, spend the budget left",
+        description="Continues a run from its event log with the budget left. A finished "
+        "run needs a larger budget (--max-samples, or --set scheduler.budget.KEY=VALUE).")
+    resume.add_argument("run_dir", type=Path, help="the run directory to continue")
+    resume.add_argument("--max-samples", type=int, metavar="N",
+                        help="a new sample budget, to extend a finished run")
+    _add_runtime_flags(resume)
     resume.set_defaults(command=_resume)
 
-    check = commands.add_parser("check", help="load a spec and score its initial program")
-    check.add_argument("spec", type=Path)
-    check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
-    check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
-    check.add_argument("--per-input", action="store_true", help="print every input's score")
-    _add_limit_flags(check)
+
+def _add_runtime_flags(command: argparse.ArgumentParser) -> None:
+    """run and resume: where the run goes, and any setting of the experiment."""
+    command.add_argument("--runtime", choices=["inline", "ray"],
+                         help="runtime.kind: inline (one process) or ray")
+    command.add_argument("--address", help="Ray cluster to join (runtime.address): auto, "
+                         "HOST:PORT or ray://HOST:10001")
+    command.add_argument("--set", dest="settings", action="append", default=[],
+                         metavar="KEY=VALUE", type=_assignment,
+                         help="set any experiment key, as in the TOML file (repeatable), e.g. "
+                         "--set scheduler.budget.wall=5m --set database.islands=8 --set "
+                         "samplers.mutation.settings.crossover_rate=0.5")
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    try:
+        return config_module.parse_assignment(text)
+    except config_module.ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_spec_commands(commands: argparse._SubParsersAction) -> None:
+    """check | evaluate: programs of a spec scored in the sandbox."""
+    check = commands.add_parser(
+        "check", help="load a spec; score its initial program and baselines on every input set")
+    check.add_argument("spec", type=Path, help="the problem's spec file, e.g. problems/tsp.py")
+    _add_scoring_flags(check)
     check.set_defaults(command=_check)
 
     evaluate = commands.add_parser(
         "evaluate", help="score a program (e.g. a run's best.py) with the baselines beside it")
-    evaluate.add_argument("spec", type=Path)
+    evaluate.add_argument("spec", type=Path, help="the problem's spec file, e.g. problems/tsp.py")
     evaluate.add_argument("program", type=Path,
                           help="a file defining the evolved function (best.py, or the function)")
-    evaluate.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
-    evaluate.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
-    evaluate.add_argument("--per-input", action="store_true", help="print every input's score")
     evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
-    _add_limit_flags(evaluate)
+    _add_scoring_flags(evaluate)
     evaluate.set_defaults(command=_evaluate)
-    _add_report_commands(commands)
-    return parser
+
+
+def _add_scoring_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
+    command.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"],
+                         help="sandbox isolation (default: auto, bwrap where it works)")
+    command.add_argument("--per-input", action="store_true", help="print every input's score")
+    _add_limit_flags(command)
 
 
 def _add_limit_flags(command: argparse.ArgumentParser) -> None:
@@ -127,16 +206,19 @@ def _timeout(text: str | None) -> float:
     return seconds
 
 
-# Command-line flags and the config keys they override.
+# Command-line flags and the config keys they set.
 _OVERRIDES = {"max_samples": "scheduler.budget.samples", "seed": "seed", "out": "out",
-              "runtime": "runtime.kind", "address": "runtime.address"}
+              "isolation": "evaluator.isolation", "runtime": "runtime.kind",
+              "address": "runtime.address"}
 
 
 def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
-    """The config keys the given flags set (flags left out change nothing)."""
-    overrides = {key: getattr(arguments, flag) for flag, key in _OVERRIDES.items()
-                 if getattr(arguments, flag, None) is not None}
-    if "out" in overrides:
+    """The config keys the given flags and --set assignments set (flags left
+    out change nothing; a flag wins over a --set of the same key)."""
+    overrides = dict(getattr(arguments, "settings", None) or [])
+    overrides.update({key: getattr(arguments, flag) for flag, key in _OVERRIDES.items()
+                      if getattr(arguments, flag, None) is not None})
+    if isinstance(overrides.get("out"), str):
         overrides["out"] = str(Path(overrides["out"]).resolve())
     return overrides
 
@@ -144,8 +226,9 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
 def _run(arguments: argparse.Namespace) -> int:
     config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
-    with _live_view(console) as show:
-        result = experiment.run(config, on_status=show)
+    with LiveView(console) as show:
+        result = experiment.run(config, on_status=show,
+                                on_start=lambda run_dir: _print_start(console, run_dir))
     _print_result(console, config.problem.inputs, result)
     return 0
 
@@ -153,10 +236,16 @@ def _run(arguments: argparse.Namespace) -> int:
 def _resume(arguments: argparse.Namespace) -> int:
     config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
-    with _live_view(console) as show:
-        result = experiment.resume(arguments.run_dir, on_status=show, config=config)
+    with LiveView(console) as show:
+        result = experiment.resume(arguments.run_dir, on_status=show, config=config,
+                                   on_start=lambda run_dir: _print_start(console, run_dir))
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _print_start(console: Console, run_dir: Path) -> None:
+    console.print(f"run directory: {run_dir}  (funsearch show {run_dir}: how it is going)",
+                  highlight=False)
 
 
 def _print_result(console: Console, inputs: str, result: experiment.RunResult) -> None:
@@ -167,56 +256,6 @@ def _print_result(console: Console, inputs: str, result: experiment.RunResult) -
                       f"{'failed' if score is None else format(score, '.6g')}")
     console.print(f"sandbox isolation: {result.isolation}")
     console.print(f"run directory: {result.run_dir}  (best program: {result.run_dir}/best.py)")
-    return 0
-
-
-class _live_view:
-    """A rich live table on a terminal; plain lines every few seconds otherwise."""
-
-    def __init__(self, console: Console):
-        self._console = console
-        self._live: Live | None = None
-        self._last_line = 0.0
-        self._warned = 0  # status.warnings printed so far
-
-    def __enter__(self) -> Callable[[Status], None]:
-        if self._console.is_terminal:
-            self._live = Live(Table(), console=self._console, refresh_per_second=4)
-            self._live.__enter__()
-        return self._show
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(*exc)
-
-    def _show(self, status: Status) -> None:
-        for warning in status.warnings[self._warned:]:  # each once, as it comes
-            self._console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        self._warned = len(status.warnings)
-        if self._live is not None:
-            self._live.update(_status_table(status))
-            return
-        now = time.monotonic()
-        if now - self._last_line >= 5 or status.stop_reason:
-            self._last_line = now
-            print(_status_line(status), flush=True)
-
-
-def _status_line(status: Status) -> str:
-    c = status.counters
-    best = "-" if status.best_score is None else f"{status.best_score:.6g}"
-    return (f"[{status.elapsed:7.1f}s] samples {c.samples} ({status.samples_per_second:.1f}/s) "
-            f"valid {100 * c.valid_fraction:.0f}% duplicates {c.duplicates} "
-            f"registered {c.registered} resets {c.resets} best {best}")
-
-
-def _status_table(status: Status) -> Table:
-    table = Table(title=_status_line(status), show_header=True, title_justify="left")
-    table.add_column("island", justify="right")
-    table.add_column("best score", justify="right")
-    for island, score in enumerate(status.island_best):
-        table.add_row(str(island), f"{score:.6g}")
-    return table
 
 
 def _check(arguments: argparse.Namespace) -> int:
@@ -309,7 +348,7 @@ def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     """show | compare | export: read run directories (live or finished), never write to them
     except for export's output file."""
     show = commands.add_parser("show", help="what one run did: best score, outcomes, samplers")
-    show.add_argument("run_dir", type=Path)
+    show.add_argument("run_dir", type=Path, help="a run directory (live, finished or crashed)")
     show.add_argument("--top", type=int, default=3, help="programs per island (default 3)")
     show.set_defaults(command=_show)
 
@@ -329,20 +368,20 @@ def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--wall", type=config_module.parse_duration,
                          help="equal wall-time budget (e.g. 300, \"5m\")")
     compare.add_argument("--gpu-hours", type=float, help="equal GPU-hour budget")
-    compare.add_argument("--bootstrap-seed", type=int, default=0)
+    compare.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED",
+                         help="seed of the bootstrap's resampling, so intervals repeat (default 0)")
     compare.set_defaults(command=_compare)
 
     export = commands.add_parser("export", help="the events of a run as one table")
-    export.add_argument("run_dir", type=Path)
-    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("run_dir", type=Path, help="a run directory (live, finished or crashed)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                        help="csv (default) or parquet (needs pyarrow)")
     export.add_argument("--out", type=Path, help="output file (default: RUN_DIR/events.FORMAT)")
     export.set_defaults(command=_export)
 
 
 def _read_runs(paths: list[Path]) -> list:
     """Runs read with their warnings (a truncated last line) shown once, in words."""
-    import warnings
-
     from funsearch.reports import rundata
 
     with warnings.catch_warnings():

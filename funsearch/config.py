@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -205,9 +206,15 @@ class ConfigError(ValueError):
     """An experiment file that cannot be used; the message names file and key."""
 
 
+class ConfigWarning(UserWarning):
+    """A setting that is valid but does nothing where it is (funsearch/preflight.py)."""
+
+
 def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     """Reads an experiment TOML file. `overrides` are dotted keys
-    ("scheduler.budget.samples") applied before validation."""
+    ("scheduler.budget.samples", "samplers.0.temperature" or by the sampler's
+    name, "samplers.coder.temperature") applied before validation; an error
+    in one names it as set on the command line."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -215,11 +222,75 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise ConfigError(f"{path}: experiment file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    for dotted, value in overrides.items():
-        _set(data, dotted.split("."), value)
+    overridden = apply_overrides(data, overrides)
     data.setdefault("base_dir", str(path.resolve().parent))
     _resolve_sampler_paths(data, Path(data["base_dir"]))
-    return from_dict(data, source=str(path))
+    return from_dict(data, source=str(path), overridden=overridden)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """KEY=VALUE of `--set`: the value read as TOML would read it (8, 0.5,
+    true, "x", [1, 2]), else as text, so `wall=5m` needs no quotes."""
+    key, equals, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not equals or not key or not re.fullmatch(r"[\w.-]+", key):
+        raise ConfigError(f"--set {text!r}: write KEY=VALUE with a dotted KEY, "
+                          "e.g. --set scheduler.budget.wall=5m")
+    try:
+        return key, tomllib.loads(f"value = {value}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> set[str]:
+    """Sets dotted keys in a config's data; returns them as the errors of the
+    model name keys (samplers by index)."""
+    return {_set(data, dotted, value) for dotted, value in overrides.items()}
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> str:
+    """Sets one dotted key; list items by index or, for samplers, by name."""
+    node: Any = data
+    parts = dotted.split(".")
+    path: list[str] = []
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            part = _list_index(node, part, dotted)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"command line: key '{dotted}': '{'.'.join(path)}' is "
+                              f"{node!r}, not a table with keys")
+        elif not last and part not in node:
+            node[part] = _default_list(part) if depth == 0 else {}
+        path.append(str(part))
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+    return ".".join(path)
+
+
+def _list_index(items: list[Any], part: str, dotted: str) -> int:
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if part in names:
+        return names.index(part)
+    raise ConfigError(f"command line: key '{dotted}': no item '{part}' (give an index "
+                      f"below {len(items)} or a name: {', '.join(map(str, names)) or 'none'})")
+
+
+def _default_list(key: str) -> Any:
+    """A top-level list the file leaves out, as its default (the default
+    sampler), so `samplers.0.settings.x` can be set without writing it."""
+    field = ExperimentConfig.model_fields.get(key)
+    if field is None or field.default_factory is None:
+        return {}
+    default = field.default_factory()
+    if isinstance(default, list):
+        return [item.model_dump(exclude_unset=True) if isinstance(item, BaseModel) else item
+                for item in default]
+    return {}
 
 
 def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
@@ -235,27 +306,53 @@ def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
             settings["path"] = str(base / settings["path"])
 
 
-def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+def from_dict(data: dict[str, Any], source: str = "<config>",
+              overridden: set[str] = frozenset()) -> ExperimentConfig:
+    """The validated config; `overridden` keys' errors name the command line."""
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
+        raise ConfigError(_describe(error, source, overridden)) from None
 
 
-def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
-    for key in keys[:-1]:
-        data = data.setdefault(key, {})
-    data[keys[-1]] = value
-
-
-def _describe(error: ValidationError, source: str) -> str:
+def _describe(error: ValidationError, source: str, overridden: set[str]) -> str:
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        where = source
+        if any(key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + ".")
+               for set_key in overridden):
+            where = f"{source} (set on the command line)"
         if problem["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'")
+            known = ", ".join(known_keys(problem["loc"][:-1]))
+            lines.append(f"{where}: unknown key '{key}' (known: {known})")
         elif problem["type"] == "missing":
-            lines.append(f"{source}: missing key '{key}'")
+            lines.append(f"{where}: missing key '{key}'")
         else:
-            lines.append(f"{source}: key '{key}': {problem['msg']}")
+            lines.append(f"{where}: key '{key}': {problem['msg']}")
     return "\n".join(lines)
+
+
+def known_keys(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    """The keys of the table at `loc` (list indices skipped), as the models declare them."""
+    model: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (itself, or inside list[...] / ... | None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None

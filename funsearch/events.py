@@ -101,6 +101,8 @@ class RunStart(Event):
     name: str
     seed: int
     spec: str  # the spec file's path, as the run resolved it
+    inputs: str | None = None  # the training input set (None in older logs)
+    problem: str | None = None  # spec.problem_hash: runs of one problem compare
     isolation: str
     isolation_detail: str
     runtime: str

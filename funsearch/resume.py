@@ -35,6 +35,7 @@ class Replayed:
       progress: the engine's counters, spent budget and cache.
       spec: the spec file's path, as the run used it.
       sessions: how many times the run was started or resumed before.
+      end_reason: why its last session stopped (None: it did not stop cleanly).
       unfinished: samples logged without an outcome: they were in flight
         when the driver stopped, and their evaluations are lost.
     """
@@ -44,6 +45,7 @@ class Replayed:
     spec: str
     sessions: int
     unfinished: int
+    end_reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields of the "resume" event."""
@@ -64,13 +66,9 @@ def load_config(run_dir: str | Path, **overrides: Any) -> config_module.Experime
     if start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     data["problem"]["spec"] = start.spec
-    for dotted, value in overrides.items():
-        keys = dotted.split(".")
-        target = data
-        for key in keys[:-1]:
-            target = target.setdefault(key, {})
-        target[keys[-1]] = value
-    return config_module.from_dict(data, source=str(Path(run_dir) / runlog.CONFIG))
+    overridden = config_module.apply_overrides(data, overrides)
+    return config_module.from_dict(data, source=str(Path(run_dir) / runlog.CONFIG),
+                                   overridden=overridden)
 
 
 def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Replayed:
@@ -82,6 +80,7 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     next_sample = 0
     open_samples: set[int] = set()
     spec, sessions = "", 0
+    end_reason: str | None = None
     session_start = last_t = None
     judge = outcomes.Judge()
     learnt: list[Outcome] = []
@@ -94,7 +93,7 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
             if session_start is not None:
                 spent.wall += last_t - session_start
             session_start, sessions = event.t, sessions + 1
-            spec = event.spec or spec
+            spec, end_reason = event.spec or spec, None
         last_t = event.t
         if isinstance(event, events.Sample):
             counters.samples += 1
@@ -118,6 +117,8 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
             database.apply_reset(Reset(event.island, event.epoch, event.founder.to_program(),
                                        event.source_island))
             counters.resets += 1
+        elif isinstance(event, events.RunEnd):
+            end_reason = event.reason or "stopped"
         elif isinstance(event, events.Best):
             best_score = event.score if best_score is None else max(best_score, event.score)
     if session_start is None:
@@ -125,7 +126,7 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     spent.wall += last_t - session_start
     learnt += [_outcome(judged, request_sizes) for judged in judge.finish()]
     progress = Progress(counters, spent, next_sample, best_score, cache, learnt)
-    return Replayed(database, progress, spec, sessions, len(open_samples))
+    return Replayed(database, progress, spec, sessions, len(open_samples), end_reason)
 
 
 def _cost(sample: events.Sample, request_sizes: dict[str, int]) -> Cost:

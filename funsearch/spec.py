@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import importlib.util
 import math
+import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +80,26 @@ class Specification:
         if self.summary_name is None:
             return {}
         return dict(getattr(self.module, self.summary_name)(input_set, scores))
+
+    def problem_hash(self, input_set: str) -> str:
+        """What makes two runs' scores comparable, as a short hash: the spec's
+        code without its evolved function and baselines (a different initial
+        program is the same problem; comments and layout do not count) and
+        the content of the input set scored on (builds it)."""
+        tree = code.parse(self.source, str(self.path))
+        versions = {self.evolve_name, *self.baselines}
+        tree.body = [node for node in tree.body
+                     if not (isinstance(node, ast.FunctionDef) and node.name in versions)]
+        digest = hashlib.sha256(code.normal_form(ast.unparse(tree)).encode())
+        try:
+            instances = self.inputs(input_set)
+        except SpecError:
+            raise
+        except Exception as error:  # the user's code failed: say where
+            raise SpecError(f"{self.path}{_error_line(error, self.path)}: building input set "
+                            f"'{input_set}' failed: {error!r}") from error
+        _hash_content(instances, digest)
+        return digest.hexdigest()[:16]
 
     def function(self, name: str) -> Callable[..., Any]:
         return getattr(self.module, name)
@@ -234,6 +256,29 @@ def _error_line(error: BaseException, path: Path) -> str:
             line = f":{traceback.tb_lineno}"
         traceback = traceback.tb_next
     return line
+
+
+def _hash_content(value: Any, digest: Any) -> None:
+    """Feeds `value` to `digest` by content: arrays by dtype, shape and bytes,
+    containers item by item (dicts in key order), anything else by pickle."""
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            _hash_content(str(key), digest)
+            _hash_content(value[key], digest)
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _hash_content(item, digest)
+        digest.update(b"]")
+    elif hasattr(value, "dtype") and hasattr(value, "tobytes") and hasattr(value, "shape"):
+        digest.update(f"{value.dtype.str}{tuple(value.shape)}".encode())
+        digest.update(value.tobytes(order="C"))
+    elif isinstance(value, (str, int, float, bool, type(None))):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+    else:
+        digest.update(pickle.dumps(value, protocol=4))
 
 
 def _as_named(instances: Any, what: str) -> dict[str, Any]:

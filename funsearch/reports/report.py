@@ -59,6 +59,8 @@ def status_line(run: RunData) -> str:
         return f"ended: {run.end.reason or '?'}"
     if run.failed_start is not None:
         return f"failed to start: {run.failed_start}"
+    if run.start is None:
+        return "not started: no run_start in the log yet (starting, or stopped while starting)"
     return "no run_end yet: running, or stopped without finishing (crashed or killed)"
 
 

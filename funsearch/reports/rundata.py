@@ -113,6 +113,27 @@ class RunData:
         return self.end is None and self.failed_start is None
 
     @property
+    def problem(self) -> str:
+        """What the run's scores are scores of: the spec and training inputs by
+        content hash (spec.problem_hash), or in older logs the spec's path and
+        the input set's name."""
+        if self.start is not None and self.start.problem:
+            return str(self.start.problem)
+        spec = (self.start.spec if self.start else None) or \
+            (self.config.get("problem") or {}).get("spec", "?")
+        inputs = (self.config.get("problem") or {}).get("inputs", "train")
+        return f"{spec} on '{inputs}'"
+
+    @property
+    def problem_label(self) -> str:
+        """The problem in words: the spec file's name and the training set."""
+        spec = Path(str((self.start.spec if self.start else None)
+                        or (self.config.get("problem") or {}).get("spec", "?"))).name
+        inputs = (self.start.inputs if self.start else None) or \
+            (self.config.get("problem") or {}).get("inputs", "train")
+        return f"{spec} on '{inputs}'"
+
+    @property
     def best_score(self) -> float | None:
         return self.best[-1].score if self.best else None
 
@@ -263,7 +284,11 @@ class _Folder:
             self.run.start = event
 
     def _start_failed(self, event: events.StartFailed) -> None:
-        self.run.failed_start = str(event.reason or "?")
+        reason = str(event.reason or "?")
+        if self.run.start is None:
+            self.run.failed_start = reason
+        else:  # a resume that could not start: the run is what it was before
+            warnings.warn(f"{self.run.dir}: a resume failed to start: {reason}", stacklevel=2)
 
     def _run_end(self, event: events.RunEnd) -> None:
         self.run.end = event

@@ -84,3 +84,79 @@ def test_an_error_in_the_evolved_function_names_its_line_in_the_program(tmp_path
     assert evaluation.status == "error"
     assert evaluation.reason == ("ZeroDivisionError: division by zero (at program:4 in solve) "
                                  "[input a]")
+
+
+GOOD_SPEC = SPEC.replace("return 1.0 / (value - n)", "return value")
+
+
+def _run(tmp_path, *extra, spec=GOOD_SPEC, experiment=EXPERIMENT):
+    (tmp_path / "bad.py").write_text(spec)
+    (tmp_path / "bad.toml").write_text(experiment)
+    return cli.main(["run", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "runs"), *extra])
+
+
+def _no_run_directory(tmp_path):
+    return not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_settings_typo_is_an_error_before_any_run_directory_is_made(tmp_path, capsys):
+    assert _run(tmp_path, "--set", "samplers.mutation.settings.crosover_rate=0.5") == 2
+    assert "unknown key 'samplers.mutation.settings.crosover_rate'" in capsys.readouterr().err
+    assert _no_run_directory(tmp_path)
+
+
+def test_an_unknown_input_set_is_an_error_before_the_run_not_after_it(tmp_path, capsys):
+    """A held-out set the spec lacks used to fail at the end, the budget spent."""
+    assert _run(tmp_path, "--set", 'problem.holdout=["vallid"]') == 2
+    err = capsys.readouterr().err
+    assert "key 'problem.holdout': the spec bad.py has no input set 'vallid' (it has: train)" in err
+    assert _no_run_directory(tmp_path)
+
+
+def test_settings_that_name_parameters_the_evolved_function_lacks_are_errors(tmp_path, capsys):
+    assert _run(tmp_path, "--set", 'samplers.0.settings.index_parameters=["current_node"]') == 2
+    err = capsys.readouterr().err
+    assert ("'current_node' is not a parameter of 'solve' in bad.py (its parameters: n)"
+            in err)
+    assert _no_run_directory(tmp_path)
+
+
+def test_model_keys_on_the_mutation_proposer_are_errors(tmp_path, capsys):
+    assert _run(tmp_path, "--set", "samplers.mutation.temperature=0.7") == 2
+    err = capsys.readouterr().err
+    assert "key 'samplers.mutation.temperature': does not apply to backend 'mutation'" in err
+    assert "[samplers.settings]" in err  # printed as text, not read as markup
+    assert _no_run_directory(tmp_path)
+
+
+def test_ray_settings_under_the_inline_runtime_are_one_warning(tmp_path, capsys):
+    assert _run(tmp_path, "--set", "samplers.0.replicas=4", "--set", "evaluator.actors=2") == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1
+    assert ("samplers.mutation.replicas = 4, evaluator.actors = 2 take effect only with "
+            "runtime 'ray'") in err
+
+
+def test_a_cluster_that_cannot_be_reached_leaves_a_run_directory_that_says_why(
+        tmp_path, capsys, monkeypatch):
+    """What runtime/ray_cluster.connect raises when ray.init cannot connect."""
+    from funsearch import experiment
+    from funsearch.config import ConfigError
+
+    def unreachable(*args, **kwargs):
+        raise ConfigError("runtime.address '10.1.2.3:6379': could not connect")
+
+    monkeypatch.setattr(experiment, "make_backend", unreachable)
+    assert _run(tmp_path) == 2
+    assert capsys.readouterr().err.startswith("error: runtime.address '10.1.2.3:6379'")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert cli.main(["show", str(run_dir)]) == 0
+    assert ("failed to start: runtime.address '10.1.2.3:6379': could not connect"
+            in capsys.readouterr().out)
+
+
+def test_a_run_directory_that_never_logged_its_start_is_shown_as_not_started(tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "killed-while-starting"
+    runlog.RunLog(run_dir).close()
+    assert cli.main(["show", str(run_dir)]) == 0
+    assert "not started: no run_start in the log yet" in capsys.readouterr().out
