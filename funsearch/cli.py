@@ -16,15 +16,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
+from funsearch import cli_check, experiment, resume
 from funsearch import config as config_module
-from funsearch import experiment, parsing, resume
 from funsearch import spec as spec_module
 from funsearch.cli_live import LiveView
 from funsearch.code import CodeError
-from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
@@ -97,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"funsearch {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run_commands(commands)
-    _add_spec_commands(commands)
+    cli_check.add_commands(commands, _console)
     _add_report_commands(commands)
     return parser
 
@@ -148,62 +145,6 @@ def _assignment(text: str) -> tuple[str, object]:
         return config_module.parse_assignment(text)
     except config_module.ConfigError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _add_spec_commands(commands: argparse._SubParsersAction) -> None:
-    """check | evaluate: programs of a spec scored in the sandbox."""
-    check = commands.add_parser(
-        "check", help="load a spec; score its initial program and baselines on every input set")
-    check.add_argument("spec", type=Path, help="the problem's spec file, e.g. problems/tsp.py")
-    _add_scoring_flags(check)
-    check.set_defaults(command=_check)
-
-    evaluate = commands.add_parser(
-        "evaluate", help="score a program (e.g. a run's best.py) with the baselines beside it")
-    evaluate.add_argument("spec", type=Path, help="the problem's spec file, e.g. problems/tsp.py")
-    evaluate.add_argument("program", type=Path,
-                          help="a file defining the evolved function (best.py, or the function)")
-    evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
-    _add_scoring_flags(evaluate)
-    evaluate.set_defaults(command=_evaluate)
-
-
-def _add_scoring_flags(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
-    command.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"],
-                         help="sandbox isolation (default: auto, bwrap where it works)")
-    command.add_argument("--per-input", action="store_true", help="print every input's score")
-    _add_limit_flags(command)
-
-
-def _add_limit_flags(command: argparse.ArgumentParser) -> None:
-    """check and evaluate: how long one evaluation may take, and what a failure stops."""
-    command.add_argument("--timeout", help="wall-clock limit of one program on one input set, "
-                         f"e.g. 10 or \"2m\" (default: {_default_timeout():g} s, as in a search)")
-    command.add_argument("--keep-going", action="store_true",
-                         help="run a program on the later input sets even after it failed")
-
-
-def _default_timeout() -> float:
-    return config_module.EvaluatorConfig.model_fields["timeout"].default
-
-
-def _default_memory_mb() -> int:
-    """A search's memory limit, so a program that passes `check` fits in a search."""
-    return config_module.EvaluatorConfig.model_fields["memory_mb"].default
-
-
-def _timeout(text: str | None) -> float:
-    """--timeout in seconds; by default what one evaluation in a search gets."""
-    if text is None:
-        return _default_timeout()
-    try:
-        seconds = config_module.parse_duration(text)
-    except ValueError as error:
-        raise ValueError(f"--timeout: {error}") from None
-    if seconds is None or seconds <= 0:
-        raise ValueError(f"--timeout: must be more than 0 seconds, not {text!r}")
-    return seconds
 
 
 # Command-line flags and the config keys they set.
@@ -258,92 +199,6 @@ def _print_result(console: Console, inputs: str, result: experiment.RunResult) -
     console.print(f"run directory: {result.run_dir}  (best program: {result.run_dir}/best.py)")
 
 
-def _check(arguments: argparse.Namespace) -> int:
-    timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console = _console()
-    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {scoring}")
-    programs = {"initial": spec.initial_program,
-                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
-    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
-    return 1 if "initial" in failed else 0
-
-
-def _evaluate(arguments: argparse.Namespace) -> int:
-    timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    try:
-        text = arguments.program.read_text()
-    except OSError as error:
-        raise FileNotFoundError(f"{arguments.program}: cannot read: {error.strerror}") from None
-    try:
-        program = parsing.function_source(text, spec.evolve_name)
-    except CodeError as error:
-        raise CodeError(f"{arguments.program}: {error}") from None
-    programs = {arguments.program.name: program}
-    if not arguments.no_baselines:
-        programs.update({f"baseline {name}": source for name, source in spec.baselines.items()})
-    failed = _print_scores(_console(), spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
-    return 1 if arguments.program.name in failed else 0
-
-
-def _input_sets(spec: spec_module.Specification, names: str | None) -> list[str]:
-    sets = names.split(",") if names else list(spec.input_sets)
-    if not sets:
-        raise spec_module.SpecError(f"{spec.path}: no @funsearch.inputs function")
-    for name in sets:
-        spec.inputs(name)  # an unknown name is a SpecError that lists the known ones
-    return sets
-
-
-def _print_scores(console: Console, spec: spec_module.Specification, programs: dict[str, str],
-                  input_sets: list[str], arguments: argparse.Namespace,
-                  timeout: float) -> set[str]:
-    """Prints one table per input set as soon as the set is done (a program that
-    loops shows after one timeout, not at the very end); returns the labels
-    that failed. Flags read: isolation, per_input, keep_going."""
-    failed: set[str] = set()
-    skipped = False
-    with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
-                   isolation=arguments.isolation) as pool:
-        console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
-        console.print(f"timeout: {timeout:g} s per program and input set")
-        evaluator = Evaluator(spec, pool, input_sets[0])
-        for rows in score_input_sets(evaluator, programs, input_sets, arguments.keep_going):
-            table = Table("input set", "program", "mean score", "summary", "time")
-            for row in rows:
-                if not row.evaluation.ok:
-                    failed.add(row.label)
-                skipped |= row.evaluation.status == SKIPPED
-                table.add_row(*_score_cells(row, arguments.per_input))
-            console.print(table)
-    if skipped:
-        console.print("(--keep-going runs a program on the later input sets after a failure)")
-    return failed
-
-
-def _score_cells(row: ProgramScore, per_input: bool) -> tuple[str | Text, ...]:
-    """The table cells of one program on one input set. A reason is program
-    output (a flood's first bytes): shown as plain text, never as markup."""
-    evaluation = row.evaluation
-    score: str | Text
-    if evaluation.ok:
-        score = f"{evaluation.score:.6g}"
-        if per_input:
-            score += "\n" + " ".join(f"{value:.4g}" for value in evaluation.scores.values())
-    elif evaluation.status == SKIPPED:
-        score = Text(f"skipped: {evaluation.reason}", style="yellow")
-    else:
-        score = Text(f"{evaluation.status}: {evaluation.reason[:200]}", style="red")
-    summary = ", ".join(f"{key} {value:.4g}" for key, value in row.summary.items())
-    seconds = "-" if evaluation.status == SKIPPED else f"{evaluation.duration:.2f}s"
-    return row.input_set, row.label, score, summary, seconds
-
-
 def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     """show | compare | export: read run directories (live or finished), never write to them
     except for export's output file."""
@@ -353,11 +208,19 @@ def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(command=_show)
 
     compare = commands.add_parser(
-        "compare", help="groups of runs at equal budgets, with bootstrap intervals over seeds")
-    compare.add_argument("run_dirs", type=Path, nargs="+",
+        "compare", help="groups of runs of one problem at equal budgets, with intervals over "
+                        "seeds and each group's difference to a reference",
+        description="Compares groups of runs (seeds of one setting each) at budgets every run "
+        "has spent. Runs of different problems are compared apart, never averaged together; "
+        "runs that never started are left out, with the reason.")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                          help="run directories, or folders holding run directories")
     compare.add_argument("--by", default="sampler",
-                         help="sampler | policy | a dotted config KEY, e.g. samplers.0.model")
+                         help="what makes a group: sampler (default) | policy | a dotted config "
+                              "KEY, e.g. samplers.0.model or samplers.0.settings.crossover_rate "
+                              "(a run without the key counts with its default)")
+    compare.add_argument("--reference", metavar="GROUP",
+                         help="the group the others are set against (default: the first)")
     compare.add_argument("--plot", type=Path, help="write best score vs budget as PNG")
     compare.add_argument("--html", type=Path, help="write a self-contained HTML report")
     compare.add_argument("--threshold", type=float,
@@ -397,24 +260,25 @@ def _show(arguments: argparse.Namespace) -> int:
 
 
 def _compare(arguments: argparse.Namespace) -> int:
-    from funsearch.reports import compare
+    from funsearch.reports import compare, compare_view
 
     runs = _read_runs(arguments.run_dirs)
     budgets = {"samples": arguments.samples, "wall": arguments.wall,
                "gpu_hours": arguments.gpu_hours}
     try:
-        comparison = compare.compare(runs, by=arguments.by, budgets=budgets,
-                                     threshold=arguments.threshold, seed=arguments.bootstrap_seed)
+        report = compare.compare(runs, by=arguments.by, budgets=budgets,
+                                 threshold=arguments.threshold, seed=arguments.bootstrap_seed,
+                                 reference=arguments.reference)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
     console = _console()
-    compare.render(comparison, console)
-    png = compare.plot_png(comparison) if arguments.plot or arguments.html else None
+    compare_view.render(report, console)
+    png = compare_view.plot_png(report) if arguments.plot or arguments.html else None
     if arguments.plot:
         arguments.plot.write_bytes(png)
         console.print(f"plot: {arguments.plot}")
     if arguments.html:
-        compare.write_html(comparison, arguments.html, png)
+        compare_view.write_html(report, arguments.html, png)
         console.print(f"html: {arguments.html}")
     return 0
 
