@@ -227,9 +227,12 @@ def _add_report_commands(commands: argparse._SubParsersAction) -> None:
                          help="score for the time-to-threshold rows (default: the lowest "
                               "final best score, which every run reached)")
     compare.add_argument("--samples", type=float, help="equal sample budget (default: the "
-                         "most every run has spent); likewise --wall and --gpu-hours")
+                         "most every run has spent); likewise --wall, --compute, --gpu-hours")
     compare.add_argument("--wall", type=config_module.parse_duration,
                          help="equal wall-time budget (e.g. 300, \"5m\")")
+    compare.add_argument("--compute", type=config_module.parse_duration,
+                         help="equal compute budget: seconds of proposal (GPU-seconds, or "
+                              "request seconds) plus evaluation, as the scheduler counts them")
     compare.add_argument("--gpu-hours", type=float, help="equal GPU-hour budget")
     compare.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED",
                          help="seed of the bootstrap's resampling, so intervals repeat (default 0)")
@@ -264,7 +267,7 @@ def _compare(arguments: argparse.Namespace) -> int:
 
     runs = _read_runs(arguments.run_dirs)
     budgets = {"samples": arguments.samples, "wall": arguments.wall,
-               "gpu_hours": arguments.gpu_hours}
+               "compute": arguments.compute, "gpu_hours": arguments.gpu_hours}
     try:
         report = compare.compare(runs, by=arguments.by, budgets=budgets,
                                  threshold=arguments.threshold, seed=arguments.bootstrap_seed,

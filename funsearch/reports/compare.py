@@ -6,13 +6,15 @@ no sample are left out, with the reason. Within a problem, runs are grouped
 by one setting (the samplers, the scheduler policy, or any config key such as
 `samplers.0.model`); the runs of a group are usually seeds of one
 configuration. Per group: the best score at budgets every run has spent
-(samples, wall time, GPU-hours), the budget spent to reach a threshold score,
-the valid rate and the improvements per 1000 samples, each a mean over the
-group's runs with a 95% interval (reports/stats.py). Each other group is set
-against a reference group: the difference of the means with its interval
-(paired by seed where the seeds match) and the probability that it is
-better, said in words. Runs whose configs differ in more than the compared
-setting are flagged, since the difference could then come from elsewhere.
+(samples, wall time, compute-seconds as the scheduler counts them,
+GPU-hours), the budget spent to reach a threshold score, the valid rate and
+the improvements per 1000 samples, each a mean over the group's runs with a
+95% interval (reports/stats.py). Each other group is set against a
+reference group: the difference of the means with its interval (paired by
+seed where the seeds match) and the probability that it is better, said in
+words by compare_view.py. Runs whose configs differ in more than the
+compared setting are flagged, since the difference could then come from
+elsewhere.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ IGNORED = ("seed", "out", "name", "base_dir", "problem.spec", "problem.inputs")
 # What else varies with a grouping, so it is not reported as a confounder.
 _VARIES_WITH = {"sampler": ("samplers", "scheduler.weights"),
                 "policy": ("scheduler.policy", "scheduler.weights")}
-LABELS = {"samples": "samples", "wall": "wall time", "gpu_hours": "GPU-hours", "usd": "USD"}
+LABELS = {"samples": "samples", "wall": "wall time", "compute": "compute", "gpu_hours": "GPU-hours",
+          "usd": "USD"}
 FEW_RUNS = 3  # fewer runs in a group: a warning that it can tell little
 
 

@@ -269,7 +269,8 @@ def _plot_panel(ax, comparison: Comparison, unit: str, points: int, several: boo
         line, = ax.plot(grid, mean, drawstyle="steps-post", label=f"{group} (n={len(runs)})")
         ax.fill_between(grid, low, high, step="post", alpha=0.25, color=line.get_color())
     ax.axvline(comparison.budgets[unit], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel({"wall": "wall time (s)", "usd": "cost (USD)"}.get(unit, LABELS[unit]))
+    ax.set_xlabel({"wall": "wall time (s)", "compute": "compute (s)",
+                   "usd": "cost (USD)"}.get(unit, LABELS[unit]))
     ax.set_ylabel("best score")
     title = f"best score vs {LABELS[unit]}"
     ax.set_title(f"{comparison.problem}: {title}" if several else title, fontsize="medium")

@@ -127,6 +127,10 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
                                           for samples, message in run.stalls))
     head.add_row("best score", f"{fmt(run.best_score)} (train)" + "".join(
         f", {fmt(score)} ({name})" for name, score in run.holdout.items()))
+    for label, sets in _references(run):
+        head.add_row(label, ", ".join(f"{fmt(score)} ({name})" for name, score in sets.items()))
+    if run.kinds["resume"]:
+        head.add_row("sessions", f"started once, resumed {run.kinds['resume']} times")
     if run.samples and run.best:
         points = [run.best_at("samples", run.samples * i / 40) for i in range(41)]
         head.add_row("over samples", sparkline([p for p in points if p is not None]))
@@ -135,6 +139,21 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
     console.print(_outcome_table(run))
     console.print(_sampler_table(run))
     console.print(_island_table(run, top))
+
+
+def _references(run: RunData) -> list[tuple[str, dict[str, float | None]]]:
+    """The initial program's and the baselines' scores (train, held out) from
+    summary.json, or the initial program's training score from the log."""
+    summary = run.summary or {}
+    initial = {name: number((figures or {}).get("score"))
+               for name, figures in (summary.get("initial") or {}).items()}
+    if not initial and run.best:
+        initial = {"train": run.best[0].score}
+    found = [("initial program", initial)] if initial else []
+    for name, sets in (summary.get("baselines") or {}).items():
+        found.append((f"baseline {name}", {s: number((figures or {}).get("score"))
+                                           for s, figures in (sets or {}).items()}))
+    return found
 
 
 def _best_table(run: RunData, rows: int) -> Table:

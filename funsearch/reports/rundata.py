@@ -23,7 +23,10 @@ from funsearch import events, outcomes, runlog
 from funsearch.outcomes import OUTCOMES, reason_key
 
 # Budget units of equal-budget comparisons, and how each is written.
-UNITS = {"samples": "samples", "wall": "seconds", "gpu_hours": "GPU-hours", "usd": "USD"}
+# compute: the scheduler's "compute" cost (scheduling/budget.in_unit): each sample's
+# GPU-seconds (or its share of its request's seconds) plus its evaluation's seconds.
+UNITS = {"samples": "samples", "wall": "seconds", "compute": "compute-seconds",
+         "gpu_hours": "GPU-hours", "usd": "USD"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,7 @@ class BestPoint:
 
     samples: int
     wall: float
+    compute: float
     gpu_hours: float
     usd: float
     score: float
@@ -85,6 +89,7 @@ class RunData:
     failed_start: str | None = None  # why the run could not start (then no end)
     wall: float = 0.0
     samples: int = 0
+    compute: float = 0.0  # the scheduler's compute seconds (see UNITS)
     gpu_seconds: float = 0.0
     usd: float = 0.0
     evaluation_seconds: float = 0.0  # wall time in the sandbox
@@ -150,7 +155,7 @@ class RunData:
 
     def extent(self, unit: str) -> float:
         """How much of the budget in `unit` the run has spent so far."""
-        return {"samples": float(self.samples), "wall": self.wall,
+        return {"samples": float(self.samples), "wall": self.wall, "compute": self.compute,
                 "gpu_hours": self.gpu_seconds / 3600, "usd": self.usd}[unit]
 
     def best_at(self, unit: str, budget: float) -> float | None:
@@ -300,6 +305,8 @@ class _Folder:
         run, stats = self.run, self._sampler(event.sampler)
         gpu, usd = number(event.gpu_seconds) or 0.0, number(event.usd) or 0.0
         run.samples += 1
+        request = max(1, int(number(event.request) or 1))
+        run.compute += gpu if gpu > 0 else (number(event.latency) or 0.0) / request
         run.gpu_seconds += gpu
         run.usd += usd
         stats.samples += 1
@@ -320,6 +327,8 @@ class _Folder:
     def _evaluation(self, event: events.Evaluation) -> None:
         if not event.duplicate:
             self.run.evaluation_seconds += number(event.duration) or 0.0
+            if event.sample is not None:  # as the scheduler charged it
+                self.run.compute += number(event.duration) or 0.0
             self.run.evaluation_cpu_seconds += number(event.extra.get("cpu_seconds")) or 0.0
         if event.sample is None:  # the initial program, not a sample
             return
@@ -369,5 +378,6 @@ class _Folder:
         run.islands.setdefault(program.island, []).append(program.id)
         if run.best and program.score <= run.best[-1].score:
             return
-        run.best.append(BestPoint(run.samples, run.wall, run.gpu_seconds / 3600, run.usd,
-                                  program.score, program.id, program.sampler, program.island))
+        run.best.append(BestPoint(run.samples, run.wall, run.compute, run.gpu_seconds / 3600,
+                                  run.usd, program.score, program.id, program.sampler,
+                                  program.island))

@@ -316,8 +316,11 @@ def test_wall_time_does_not_count_the_time_a_run_was_down_before_resume(tmp_path
 def test_equal_budget_table_has_the_known_means_and_intervals(groups):
     comparison = only(compare.compare(groups, by="sampler"))
     assert list(comparison.groups) == ["big", "small"]
-    # Every run spent 20 samples; the small runs 20 s and 0.2 GPU-hours at most.
-    assert comparison.budgets == {"samples": 20, "wall": 20.0, "gpu_hours": 0.2}
+    # Every run spent 20 samples; the small runs 20 s and 0.2 GPU-hours at most, and
+    # 729 compute-seconds (20 x 36 GPU-seconds and 18 evaluations of 0.5 s).
+    assert comparison.budgets == {"samples": 20, "wall": 20.0, "compute": 729.0,
+                                  "gpu_hours": 0.2}
+    assert cells(comparison, "best score at 729 compute")["big"].interval.mean == 0.0
     at_samples = cells(comparison, "best score at 20 samples")
     # Few runs: Student's t intervals, the values listed.
     half = 4.302653 / math.sqrt(3)  # t(0.975, 2 df) x sd 1 / sqrt(3)
@@ -494,8 +497,8 @@ def test_runs_that_never_started_are_left_out_with_the_reason(groups, tmp_path):
     assert not any(row.label.startswith("best score at 0 ") for row in comparison.rows)
     text = rendered(compare_view.render, result)
     assert "left out 3 of 8 runs (nothing to compare):" in text
-    assert "equal budgets 20 samples, 20.0s, 0.2 GPU-hours: the most every run here has " \
-           "spent, so every run has a value there" in text
+    assert "equal budgets 20 samples, 20.0s, 729 compute-seconds, 0.2 GPU-hours: the most every " \
+           "run here has spent, so every run has a value there" in text
 
 
 def test_runs_of_two_problems_are_never_grouped_or_averaged_together(tmp_path):

@@ -139,3 +139,12 @@ def test_a_finished_run_resumed_with_a_larger_budget_says_it_was_resumed(tmp_pat
     assert summary["counters"]["samples"] == 8
     kinds = [event["kind"] for event in runlog.read_events(result.run_dir)]
     assert kinds.count("resume") == 1 and kinds.count("run_end") == 2
+
+
+def test_show_puts_the_initial_program_and_baselines_beside_the_best(tmp_path, capsys):
+    result = _run(tmp_path, "    return 3 * x\n")
+    assert cli.main(["show", str(result.run_dir)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("initial program"))
+    assert line.split()[2:] == ["-4.66667", "(train),", "-24", "(holdout)"]
+    assert "baseline twice" in out and "-2.33333 (train), -12 (holdout)" in out
