@@ -189,13 +189,26 @@ def _compare_problem(problem: str, runs: list[RunData], by: str, asked: dict[str
     if reference not in groups:
         reference = next(iter(groups))
     units, chosen, notes = _budgets(runs, asked)
-    finals = [run.best_score for run in runs if run.best_score is not None]
-    if threshold is None and finals:
-        threshold = min(finals)
+    if threshold is None:
+        threshold = _default_threshold(runs, notes)
     rows = _rows(runs, groups, reference, units, chosen, threshold, seed)
     found, flagged = differences(runs, by, groups)
     return Comparison(problem, by, runs, groups, reference, units, chosen, notes, threshold,
                       rows, found, flagged, seed)
+
+
+def _default_threshold(runs: list[RunData], notes: list[str]) -> float | None:
+    """The lowest final best score, which every run reached; none when that is
+    no better than where some run started (every run would reach it at once)."""
+    finals = [run.best_score for run in runs if run.best_score is not None]
+    starts = [run.best[0].score for run in runs if run.best]
+    if not finals:
+        return None
+    if starts and min(finals) <= max(starts):
+        notes.append("no time-to-threshold rows: some run never beat its initial program "
+                     "(give --threshold SCORE for them)")
+        return None
+    return min(finals)
 
 
 def _budgets(runs: list[RunData], asked: dict[str, float | None]

@@ -117,6 +117,7 @@ def difference_lines(comparison: Comparison) -> list[str]:
             by_value.setdefault(value, []).append(comparison.runs[index].name)
         lines.append(f"  {difference.key}: " + "; ".join(
             f"{value} in {', '.join(names)}" for value, names in by_value.items()))
+    lines.append(f"  (to compare by one of them: --by {comparison.differences[0].key})")
     return lines
 
 
@@ -128,7 +129,9 @@ def _bounded(value: float, unit: str) -> float:
 
 
 def _signed_text(value: float, unit: str) -> str:
-    return ("-" if value < 0 else "+") + _value_text(abs(value), unit)
+    """A difference: its sign always, and 4 significant digits of a score."""
+    text = fmt(abs(float(value)), 4) if unit == "score" else _value_text(abs(value), unit)
+    return ("-" if value < 0 else "+") + text
 
 
 def _value_text(value: float, unit: str) -> str:

@@ -289,11 +289,11 @@ class _Folder:
             self.run.start = event
 
     def _start_failed(self, event: events.StartFailed) -> None:
-        reason = str(event.reason or "?")
-        if self.run.start is None:
-            self.run.failed_start = reason
+        reason, run = str(event.reason or "?"), self.run
+        if run.samples == 0 and run.end is None and not run.kinds["resume"]:
+            run.failed_start = reason
         else:  # a resume that could not start: the run is what it was before
-            warnings.warn(f"{self.run.dir}: a resume failed to start: {reason}", stacklevel=2)
+            warnings.warn(f"{run.dir}: a resume failed to start: {reason}", stacklevel=2)
 
     def _run_end(self, event: events.RunEnd) -> None:
         self.run.end = event

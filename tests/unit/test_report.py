@@ -598,3 +598,12 @@ def test_a_sampler_setting_that_differs_inside_a_group_is_flagged(tmp_path):
              write_run(tmp_path / "b", seed=1, settings={"crossover_rate": 0.5})]
     comparison = only(compare.compare([rundata.read_run(p) for p in paths], by="sampler"))
     assert [d.key for d in comparison.differences] == ["samplers.0.settings.crossover_rate"]
+
+
+def test_no_threshold_rows_by_default_when_a_run_never_beat_its_start(tmp_path):
+    paths = [write_run(tmp_path / "a", seed=0, registrations=[(3, 1.0, [0])]),
+             write_run(tmp_path / "b", seed=1)]  # stays at the initial 0.0
+    comparison = only(compare.compare([rundata.read_run(p) for p in paths], by="seed"))
+    assert comparison.threshold is None
+    assert not any("to reach" in row.label for row in comparison.rows)
+    assert any("some run never beat its initial program" in note for note in comparison.notes)

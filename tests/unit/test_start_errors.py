@@ -70,7 +70,23 @@ def test_a_run_that_failed_to_start_says_so_in_its_log_and_in_show(tmp_path, cap
     assert kinds[-1] == "start_failed"
     capsys.readouterr()
     assert cli.main(["show", str(run_dir)]) == 0
-    assert "failed to start: " + str(tmp_path) in capsys.readouterr().out
+    status = next(line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("status"))
+    assert status.split(maxsplit=1)[1].startswith("failed to start: " + str(tmp_path))
+
+
+def test_a_resume_that_fails_to_start_leaves_the_run_as_it_was(tmp_path, capsys):
+    from funsearch.reports import rundata
+
+    assert _run(tmp_path) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    log = runlog.RunLog(run_dir)
+    log.append("start_failed", reason="runtime.address 'x': could not connect")
+    log.close()
+    run = rundata.read_run(run_dir)
+    assert run.failed_start is None and run.end is not None
+    assert run.warnings == [f"{run_dir}: a resume failed to start: runtime.address 'x': "
+                            "could not connect"]
 
 
 def test_an_error_in_the_evolved_function_names_its_line_in_the_program(tmp_path):
