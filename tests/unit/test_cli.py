@@ -10,6 +10,7 @@ import pytest
 
 from funsearch import cli, cli_live, runlog
 from funsearch.progress import Counters, Status
+from tests.unit.test_start_errors import GOOD_SPEC
 
 COMMANDS = ("run", "resume", "check", "evaluate", "show", "compare", "export")
 
@@ -54,25 +55,7 @@ def test_run_flags_and_set_become_config_keys():
     assert cli._overrides(resumed) == {"runtime.kind": "inline"}
 
 
-SPEC = textwrap.dedent('''
-    import funsearch
-
-
-    @funsearch.inputs
-    def train():
-        return {"a": 3, "b": 5}
-
-
-    @funsearch.run
-    def evaluate(n: int) -> float:
-        return solve(n)
-
-
-    @funsearch.evolve
-    def solve(n: int) -> float:
-        """Returns a number."""
-        return float(n)
-''')
+SPEC = GOOD_SPEC
 
 EXPERIMENT = textwrap.dedent('''
     name = "tiny"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import runpy
 import textwrap
@@ -10,66 +9,21 @@ import textwrap
 import pytest
 
 from funsearch import cli, experiment, runlog
-from funsearch import config as config_module
-from funsearch.samplers.base import Sample
+from tests.unit.test_engine import SPEC as ENGINE_SPEC
+from tests.unit.test_engine import ScriptedSampler, make_config
 
-SPEC = '''
-"""Maximise -|f(x) - 3x| over a few inputs."""
-import funsearch
-
-@funsearch.inputs
-def train():
-    return [1.0, 2.0, 4.0]
-
-@funsearch.inputs
-def holdout():
-    return [8.0, 16.0]
-
-@funsearch.run
-def evaluate(x):
-    return f(x)
-
-@funsearch.score
-def score(x, output):
-    return -abs(output - 3 * x)
-
-@funsearch.evolve
-def f(x):
-    """Guess 3x."""
-    return x
-
+# test_engine's problem with a baseline: 3x is right, twice is 2x.
+SPEC = ENGINE_SPEC + """
 @funsearch.baseline
 def twice(x):
     return 2 * x
-'''
-
-
-class Scripted:
-    """Returns the given texts in order, cycling."""
-
-    def __init__(self, name, texts):
-        self.name = name
-        self._texts = itertools.cycle(texts)
-
-    def sample(self, query, n):
-        return [Sample(next(self._texts), self.name, latency=0.001) for _ in range(n)]
-
-
-def _config(tmp_path, samples=4):
-    (tmp_path / "spec.py").write_text(textwrap.dedent(SPEC))
-    return config_module.from_dict({
-        "name": "t", "seed": 1, "out": str(tmp_path / "runs"),
-        "problem": {"spec": "spec.py", "inputs": "train", "holdout": ["holdout"]},
-        "database": {"islands": 2},
-        "evaluator": {"workers": 2, "timeout": 10, "isolation": "process"},
-        "samplers": [{"name": "scripted", "samples_per_prompt": 2}],
-        "scheduler": {"budget": {"samples": samples}, "max_in_flight": 2},
-        "runtime": {"kind": "inline"}, "base_dir": str(tmp_path)})
+"""
 
 
 def _run(tmp_path, *texts, samples=4):
-    return experiment.run(_config(tmp_path, samples),
-                          samplers={"scripted": Scripted("scripted", list(texts))})
+    config = make_config(tmp_path, samples, database={"islands": 2})
+    (tmp_path / "spec.py").write_text(textwrap.dedent(SPEC))
+    return experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", list(texts))})
 
 
 ALIASES = "    t4 = 3 * x\n    t3 = t4\n    t1 = t3\n    return t1\n"

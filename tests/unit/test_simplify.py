@@ -12,6 +12,7 @@ from funsearch.parsing import parse
 from funsearch.prompt import build_query
 from funsearch.samplers.mutation.proposer import MutationSampler
 from funsearch.simplify import simplify
+from tests.unit.test_mutation import TSP_LOOKAHEAD
 
 
 def _simplified(body: str) -> str:
@@ -69,15 +70,7 @@ def test_loops_keep_what_the_next_iteration_reads():
     assert scope["f"](0, None) == 9
 
 
-TSP = '''def select_next_node(current_node: int, destination_node: int, unvisited_nodes: np.ndarray, distance_matrix: np.ndarray) -> int:
-    """Returns the next node to visit."""
-    distances = distance_matrix[current_node, unvisited_nodes]
-    to_destination = distance_matrix[unvisited_nodes, destination_node]
-    scores = distances - 0.3 * to_destination
-    if len(unvisited_nodes) > 3:
-        scores = scores + 0.1 * np.mean(distances)
-    return unvisited_nodes[np.argmin(scores)]
-'''
+TSP = TSP_LOOKAHEAD
 
 
 def _tour(function, matrix: np.ndarray) -> list[int]:
