@@ -3,6 +3,8 @@ spec code name the spec file and line."""
 
 import textwrap
 
+import pytest
+
 from funsearch import cli, runlog
 from funsearch import spec as spec_module
 from funsearch.evaluator import Evaluator, make_pool
@@ -83,7 +85,8 @@ def test_a_resume_that_fails_to_start_leaves_the_run_as_it_was(tmp_path, capsys)
     log = runlog.RunLog(run_dir)
     log.append("start_failed", reason="runtime.address 'x': could not connect")
     log.close()
-    run = rundata.read_run(run_dir)
+    with pytest.warns(UserWarning, match="a resume failed to start"):
+        run = rundata.read_run(run_dir)
     assert run.failed_start is None and run.end is not None
     assert run.warnings == [f"{run_dir}: a resume failed to start: runtime.address 'x': "
                             "could not connect"]
