@@ -8,7 +8,9 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from funsearch import config as config_module
-from funsearch import experiment, parsing, resume
+from funsearch import experiment, formats, parsing, resume
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
@@ -74,8 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
     resume.set_defaults(command=_resume)
 
-    check = commands.add_parser("check", help="load a spec and score its initial program")
+    check = commands.add_parser(
+        "check", help="load a problem (a spec file, an OpenEvolve folder, or an experiment's "
+        "problem) and score its initial program")
     check.add_argument("spec", type=Path)
+    check.add_argument("--values", help="a DeepMind spec file's inputs, e.g. '[8]' or '[(12, 7)]'")
     check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
     check.add_argument("--per-input", action="store_true", help="print every input's score")
@@ -221,16 +226,35 @@ def _status_table(status: Status) -> Table:
 
 def _check(arguments: argparse.Namespace) -> int:
     timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console = _console()
-    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {scoring}")
-    programs = {"initial": spec.initial_program,
-                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
-    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
+    with tempfile.TemporaryDirectory(prefix="funsearch-check-") as folder:
+        problem = _problem(arguments.spec, arguments.values, Path(folder))
+        spec = formats.load(problem)
+        scoring = (f"on the host with '{spec.score_name}'" if spec.score_name
+                   else "by its run function")
+        console = _console()
+        console.print(f"spec {problem.path} ({problem.format}): evolves '{spec.evolve_name}', "
+                      f"runs '{spec.run_name}', scores {scoring}")
+        for note in problem.notes:
+            console.print(f"note: {note}", markup=False)
+        programs = {"initial": spec.initial_program,
+                    **{f"baseline {name}": program for name, program in spec.baselines.items()}}
+        failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
+                               arguments, timeout)
     return 1 if "initial" in failed else 0
+
+
+def _problem(path: Path, values: str | None, folder: Path) -> formats.Problem:
+    """The problem `check` is given: an experiment file's, or a spec file or
+    folder as it is (a DeepMind file with its inputs from --values)."""
+    if path.suffix == ".toml":
+        return experiment.prepare_problem(config_module.load(path), folder)
+    given = None
+    if values is not None:
+        try:
+            given = list(ast.literal_eval(values))
+        except (ValueError, SyntaxError, TypeError):
+            raise config_module.ConfigError(f"--values {values!r}: not a Python list") from None
+    return formats.prepare(path, folder, values=given)
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:

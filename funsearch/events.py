@@ -106,6 +106,8 @@ class RunStart(Event):
     runtime: str
     samplers: list[str]
     version: int = VERSION  # of the event log; None in logs older than the field
+    format: str = "native"  # of the problem (funsearch/formats/): native, deepmind, openevolve
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the format means here
 
 
 @_kind("resume")

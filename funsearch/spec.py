@@ -46,6 +46,8 @@ class Specification:
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
       module: the spec imported on the host (trusted: the user wrote it).
+      context: what a prompt shows above the versions, when not the spec's own
+        imports (a problem in a peer's format: funsearch/formats/).
     """
 
     path: Path
@@ -58,6 +60,7 @@ class Specification:
     baselines: dict[str, str]
     initial_program: str
     module: ModuleType
+    context: str | None = None
 
     def inputs(self, name: str) -> dict[str, Any]:
         """The input set `name` as {input id: instance}."""
@@ -84,16 +87,12 @@ class Specification:
 
     def program_text(self, program: str) -> str:
         """The whole spec file with the evolved function replaced: runnable as is."""
-        tree = code.parse(self.source, str(self.path))
-        node = code.find_function(tree, self.evolve_name)
-        lines = self.source.splitlines(keepends=True)
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        decorators = "".join(lines[start : node.lineno - 1])
-        renamed = code.rename(program, code.function_name(program), self.evolve_name)
-        return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
+        return replace_function(self.source, str(self.path), self.evolve_name, program)
 
     def preface(self) -> str:
         """The spec's imports and module docstring: the context a prompt shows."""
+        if self.context is not None:
+            return self.context
         tree = code.parse(self.source, str(self.path))
         kept = [
             node
@@ -104,6 +103,17 @@ class Specification:
         doc = ast.get_docstring(tree)
         text = f'"""{doc}"""\n\n' if doc else ""
         return text + "".join(ast.unparse(node) + "\n" for node in kept)
+
+
+def replace_function(source: str, filename: str, name: str, program: str) -> str:
+    """`source` with its top-level function `name` (decorators kept) replaced by
+    `program`, renamed `name`; the rest of the text as it was."""
+    node = code.find_function(code.parse(source, filename), name)
+    lines = source.splitlines(keepends=True)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    decorators = "".join(lines[start : node.lineno - 1])
+    renamed = code.rename(program, code.function_name(program), name)
+    return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
 
 
 class ScoreError(ValueError):
@@ -216,6 +226,8 @@ def _import(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # DeepMind's spec files use `@funsearch.run` without importing funsearch.
+    module.funsearch = sys.modules["funsearch"]  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
