@@ -22,6 +22,7 @@ from rich.text import Text
 
 from funsearch import config as config_module
 from funsearch import experiment, formats, parsing, resume
+from funsearch.formats import openevolve_config
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="funsearch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run an experiment (TOML file)")
+    run = commands.add_parser(
+        "run", help="run an experiment (TOML file), or an OpenEvolve folder with its config.yaml")
     run.add_argument("experiment", type=Path)
     run.add_argument("--max-samples", type=int, help="stop after this many samples")
     run.add_argument("--seed", type=int, help="override the experiment's seed")
@@ -147,12 +149,26 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    config = config_module.load(arguments.experiment, **_overrides(arguments))
+    if arguments.experiment.is_dir():  # an OpenEvolve folder, with its config.yaml
+        config = _folder_config(arguments.experiment, _overrides(arguments))
+    else:
+        config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
         result = experiment.run(config, on_status=show)
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _folder_config(folder: Path, overrides: dict) -> config_module.ExperimentConfig:
+    """The experiment of an OpenEvolve folder run without an experiment file:
+    config.yaml's settings where they have a counterpart, then the flags."""
+    folder = folder.resolve()
+    data = {"name": folder.name, "problem": {"spec": str(folder), "format": "openevolve"},
+            **openevolve_config.translate(folder / "config.yaml").settings}
+    for dotted, value in overrides.items():
+        config_module.set_key(data, dotted, value)
+    return config_module.from_dict(data, source=str(folder / "config.yaml"))
 
 
 def _resume(arguments: argparse.Namespace) -> int:

@@ -232,7 +232,7 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     for dotted, value in overrides.items():
-        _set(data, dotted.split("."), value)
+        set_key(data, dotted, value)
     data.setdefault("base_dir", str(path.resolve().parent))
     _resolve_sampler_paths(data, Path(data["base_dir"]))
     return from_dict(data, source=str(path))
@@ -262,7 +262,9 @@ def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfi
         raise ConfigError(_describe(error, source)) from None
 
 
-def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Sets a dotted key ("scheduler.budget.samples") in a config's data."""
+    keys = dotted.split(".")
     for key in keys[:-1]:
         data = data.setdefault(key, {})
     data[keys[-1]] = value

@@ -210,6 +210,7 @@ class Evaluation(Event):
     reason: str
     duration: float
     program: str
+    metrics: dict[str, dict[str, Any]] | None = None  # per input: the spec's metrics function
 
     @classmethod
     def of(cls, evaluation: evaluator.Evaluation, program: str, program_hash: str,
@@ -217,7 +218,7 @@ class Evaluation(Event):
         return cls(sample=sample, sampler=sampler, hash=program_hash, duplicate=duplicate,
                    status=evaluation.status, score=evaluation.score, scores=evaluation.scores,
                    reason=evaluation.reason, duration=round(evaluation.duration, 6),
-                   program=program)
+                   program=program, metrics=evaluation.metrics)
 
 
 @_kind("registration")

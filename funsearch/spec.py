@@ -23,8 +23,11 @@ from typing import Any
 
 from funsearch import code, parsing
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary")
-SINGLE_ROLES = ("evolve", "run", "score", "summary")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "metrics")
+SINGLE_ROLES = ("evolve", "run", "score", "summary", "metrics")
+# A spec that defines this module-level name gets each program's text in it,
+# in the sandbox: an OpenEvolve evaluator runs a file, not a function.
+PROGRAM_TEXT = "__funsearch_program__"
 
 
 class SpecError(ValueError):
@@ -46,6 +49,8 @@ class Specification:
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
       module: the spec imported on the host (trusted: the user wrote it).
+      metrics_name: the host-side `@funsearch.metrics` function, if any.
+      wants_text: the spec defines PROGRAM_TEXT.
       context: what a prompt shows above the versions, when not the spec's own
         imports (a problem in a peer's format: funsearch/formats/).
     """
@@ -61,6 +66,8 @@ class Specification:
     initial_program: str
     module: ModuleType
     context: str | None = None
+    metrics_name: str | None = None
+    wants_text: bool = False
 
     def inputs(self, name: str) -> dict[str, Any]:
         """The input set `name` as {input id: instance}."""
@@ -81,6 +88,19 @@ class Specification:
         if self.summary_name is None:
             return {}
         return dict(getattr(self.module, self.summary_name)(input_set, scores))
+
+    def metrics(self, instance: Any, output: Any) -> dict[str, Any] | None:
+        """What the spec logs of an output beside its score (None: nothing)."""
+        if self.metrics_name is None:
+            return None
+        return dict(getattr(self.module, self.metrics_name)(instance, output))
+
+    def sandboxed(self, program: str) -> str:
+        """The text the sandbox runs for `program`: with its own text in
+        PROGRAM_TEXT when the spec asks for it."""
+        if not self.wants_text:
+            return program
+        return f"{program}\n{PROGRAM_TEXT} = {program!r}\n"
 
     def function(self, name: str) -> Callable[..., Any]:
         return getattr(self.module, name)
@@ -180,6 +200,8 @@ def load(path: str | Path) -> Specification:
         baselines=baselines,
         initial_program=parsing.function_source(source, evolve.name),
         module=module,
+        metrics_name=roles["metrics"][0].name if roles["metrics"] else None,
+        wants_text=hasattr(module, PROGRAM_TEXT),
     )
 
 

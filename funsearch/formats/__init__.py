@@ -18,7 +18,7 @@ __all__ = ["FORMATS", "Problem", "detect", "load", "prepare", "write_back"]
 def detect(path: Path) -> str:
     """The format of the problem at `path` (a folder: OpenEvolve's)."""
     if path.is_dir():
-        return OPENEVOLVE
+        return OPENEVOLVE  # openevolve.prepare says what is missing from it
     try:
         source = path.read_text()
     except OSError:
