@@ -22,10 +22,10 @@ from rich.text import Text
 
 from funsearch import config as config_module
 from funsearch import experiment, formats, parsing, resume
-from funsearch.formats import openevolve_config
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
+from funsearch.formats import openevolve_config
 from funsearch.progress import Status
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
