@@ -22,6 +22,7 @@ from funsearch import config as config_module
 from funsearch import spec as spec_module
 from funsearch.cli_live import LiveView
 from funsearch.code import CodeError
+from funsearch.formats import openevolve_config
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
@@ -101,11 +102,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_run_commands(commands: argparse._SubParsersAction) -> None:
     """run | resume: a search, started or continued."""
-    run = commands.add_parser("run", help="run an experiment (a TOML file) to its budget",
-                              description="Runs an experiment to its budget. The run directory "
-                              "is printed at the start; `funsearch show DIR` reads it live.")
+    run = commands.add_parser(
+        "run", help="run an experiment (a TOML file, or an OpenEvolve folder with its "
+                    "config.yaml) to its budget",
+        description="Runs an experiment to its budget. The run directory is printed at the "
+                    "start; `funsearch show DIR` reads it live.")
     run.add_argument("experiment", type=Path, help="the experiment file (TOML), e.g. "
-                     "experiments/tsp_quickstart.toml")
+                     "experiments/tsp_quickstart.toml, or an OpenEvolve problem folder")
     run.add_argument("--max-samples", type=int, metavar="N",
                      help="sample budget (scheduler.budget.samples)")
     run.add_argument("--seed", type=int, help="the experiment's seed (seed)")
@@ -165,13 +168,27 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    config = config_module.load(arguments.experiment, **_overrides(arguments))
+    if arguments.experiment.is_dir():  # an OpenEvolve folder, with its config.yaml
+        config = _folder_config(arguments.experiment, _overrides(arguments))
+    else:
+        config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
     with LiveView(console) as show:
         result = experiment.run(config, on_status=show,
                                 on_start=lambda run_dir: _print_start(console, run_dir))
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _folder_config(folder: Path, overrides: dict) -> config_module.ExperimentConfig:
+    """The experiment of an OpenEvolve folder run without an experiment file:
+    config.yaml's settings where they have a counterpart, then the flags."""
+    folder = folder.resolve()
+    data = {"name": folder.name, "problem": {"spec": str(folder), "format": "openevolve"},
+            **openevolve_config.translate(folder / "config.yaml").settings}
+    overridden = config_module.apply_overrides(data, overrides)
+    return config_module.from_dict(data, source=str(folder / "config.yaml"),
+                                   overridden=overridden)
 
 
 def _resume(arguments: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
-"""funsearch check | evaluate: a spec's programs scored in the sandbox.
+"""funsearch check | evaluate: a problem's programs scored in the sandbox.
 
-`check` scores the spec's initial program and baselines, `evaluate` a program
+`check` scores a problem's initial program and baselines (a spec file, native
+or DeepMind's, an OpenEvolve folder, or an experiment file's problem), `evaluate` a program
 file (a run's best.py) beside the baselines, on every input set or those
 named, printing one table per input set as soon as the set is done. Each
 evaluation gets a search's limits by default (its timeout and memory), so a
@@ -10,6 +11,8 @@ program that passes here fits in a search.
 from __future__ import annotations
 
 import argparse
+import ast
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from funsearch import config as config_module
-from funsearch import parsing
+from funsearch import experiment, formats, parsing
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
@@ -28,8 +31,13 @@ def add_commands(commands: argparse._SubParsersAction, console: Callable[[], Con
     """check | evaluate, printing to `console()`."""
     spec_help = "the problem's spec file, e.g. problems/tsp.py"
     checking = commands.add_parser(
-        "check", help="load a spec; score its initial program and baselines on every input set")
-    checking.add_argument("spec", type=Path, help=spec_help)
+        "check", help="load a problem (a spec file, an OpenEvolve folder, or an experiment's "
+                      "problem); score its initial program and baselines on every input set")
+    checking.add_argument("spec", type=Path, help="the problem: a spec file (e.g. "
+                          "problems/tsp.py, native or DeepMind's), an OpenEvolve folder, or an "
+                          "experiment file (TOML) whose problem to check")
+    checking.add_argument("--values",
+                          help="a DeepMind spec file's inputs, e.g. '[8]' or '[(12, 7)]'")
     _add_scoring_flags(checking)
     checking.set_defaults(command=lambda arguments: check(arguments, console()))
 
@@ -83,17 +91,37 @@ def _timeout(text: str | None) -> float:
 
 
 def check(arguments: argparse.Namespace, console: Console) -> int:
-    """Loads a spec and scores its initial program and baselines; 1 if the initial one fails."""
+    """Loads a problem and scores its initial program and baselines; 1 if the
+    initial one fails."""
     timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {scoring}")
-    programs = {"initial": spec.initial_program,
-                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
-    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
+    with tempfile.TemporaryDirectory(prefix="funsearch-check-") as folder:
+        problem = _problem(arguments.spec, arguments.values, Path(folder))
+        spec = formats.load(problem)
+        scoring = (f"on the host with '{spec.score_name}'" if spec.score_name
+                   else "by its run function")
+        console.print(f"spec {problem.path} ({problem.format}): evolves '{spec.evolve_name}', "
+                      f"runs '{spec.run_name}', scores {scoring}")
+        for note in problem.notes:
+            console.print(f"note: {note}", markup=False)
+        programs = {"initial": spec.initial_program,
+                    **{f"baseline {name}": program for name, program in spec.baselines.items()}}
+        failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
+                               arguments, timeout)
     return 1 if "initial" in failed else 0
+
+
+def _problem(path: Path, values: str | None, folder: Path) -> formats.Problem:
+    """The problem `check` is given: an experiment file's, or a spec file or
+    folder as it is (a DeepMind file with its inputs from --values)."""
+    if path.suffix == ".toml":
+        return experiment.prepare_problem(config_module.load(path), folder)
+    given = None
+    if values is not None:
+        try:
+            given = list(ast.literal_eval(values))
+        except (ValueError, SyntaxError, TypeError):
+            raise config_module.ConfigError(f"--values {values!r}: not a Python list") from None
+    return formats.prepare(path, folder, values=given)
 
 
 def evaluate(arguments: argparse.Namespace, console: Console) -> int:

@@ -38,14 +38,30 @@ class _Strict(BaseModel):
 
 
 class ProblemConfig(_Strict):
-    """spec: path of the spec file, relative to the experiment file.
-    inputs: the input set the search scores on.
+    """spec: the problem, relative to the experiment file: a spec file (native or
+      DeepMind's) or an OpenEvolve problem folder (funsearch/formats/).
+    inputs: the input set the search scores on; for a DeepMind spec file, the
+      inputs themselves (`inputs = [8]`), which become the input set "train".
     holdout: input sets the best program is scored on at the end (overfitting
-      shows as a gap between these and the training score)."""
+      shows as a gap between these and the training score).
+    format: "auto" (detected), "native", "deepmind" or "openevolve".
+    values: the given inputs of a DeepMind spec file (set from a list `inputs`).
+    metric: the OpenEvolve metric that is the score ("": combined_score)."""
 
     spec: str
     inputs: str = "train"
     holdout: list[str] = Field(default_factory=list)
+    format: Literal["auto", "native", "deepmind", "openevolve"] = "auto"
+    values: list[Any] = Field(default_factory=list)
+    metric: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _given_inputs(cls, data: Any) -> Any:
+        """`inputs = [8]` (DeepMind's inputs, given by the caller) is values."""
+        if isinstance(data, dict) and isinstance(data.get("inputs"), list):
+            data = {**data, "values": data["inputs"], "inputs": "train"}
+        return data
 
 
 class DatabaseConfig(_Strict):
@@ -294,11 +310,15 @@ def _default_list(key: str) -> Any:
 
 
 def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
-    """Recording and replay files are relative to the experiment file, like the spec."""
+    """Recording and replay files are relative to the experiment file, like the spec,
+    and so is a model given as a relative path ("./..." or "../...", never a hub name)."""
     samplers = data.get("samplers")
     for sampler in samplers if isinstance(samplers, list) else []:
         if not isinstance(sampler, dict):
             continue
+        model = sampler.get("model")
+        if isinstance(model, str) and model.startswith(("./", "../")):
+            sampler["model"] = str((base / model).resolve())
         if isinstance(sampler.get("record"), str) and sampler["record"]:
             sampler["record"] = str(base / sampler["record"])
         settings = sampler.get("settings")

@@ -252,17 +252,23 @@ class Engine:
                                 f"requests in a row; last error: {reason}")
             return
         self._sampler_failures[pending.sampler] = 0
+        # The request is named by its first sample's id: unique over resumed sessions.
+        request_id = self._next_sample
         to_evaluate = [evaluation for sample in samples
-                       if (evaluation := self._on_sample(sample, pending, len(samples)))]
+                       if (evaluation := self._on_sample(sample, pending, len(samples),
+                                                         request_id))]
         if to_evaluate:
             # One call for the prompt's new programs (one actor call with Ray).
             futures = self._backend.submit_evaluations([p.program for p in to_evaluate])
             self._pending.update(zip(futures, to_evaluate, strict=True))
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
 
-    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> _Pending | None:
+    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int,
+                   request_id: int) -> _Pending | None:
         """Logs a sample; what to evaluate, if its program has to be evaluated
-        (not rejected, not a duplicate)."""
+        (not rejected, not a duplicate). The event names its request and the
+        samples asked of it (`asked`) beside those returned (`request`), so a
+        backend that loses samples shows in the log."""
         sample_id = self._next_sample
         self._next_sample += 1
         self.counters.samples += 1
@@ -273,10 +279,10 @@ class Engine:
         self._log.write(events.Sample(
             sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
-            latency=round(sample.latency, 6), request=request_size,
-            prompt_tokens=sample.prompt_tokens,
+            latency=round(sample.latency, 6), request_id=request_id, asked=pending.n,
+            request=request_size, prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
-            usd=round(cost.usd, 8)))
+            cpu_seconds=sample.cpu_seconds, usd=round(cost.usd, 8)))
         parsed = sample.parsed or parsing.parse(sample.text, pending.query)
         if parsed.program is None:
             self.counters.rejected += 1

@@ -108,6 +108,8 @@ class RunStart(Event):
     runtime: str
     samplers: list[str]
     version: int = VERSION  # of the event log; None in logs older than the field
+    format: str = "native"  # of the problem (funsearch/formats/): native, deepmind, openevolve
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the format means here
 
 
 @_kind("resume")
@@ -175,10 +177,13 @@ class Sample(Event):
     epoch: int
     parents: list[int]  # program ids shown in its prompt
     latency: float  # seconds of its request (shared by the request's samples)
+    request_id: int  # its request: the id of the request's first sample
+    asked: int  # samples asked of its request (more than `request`: some were lost)
     request: int  # samples in its request (None in older logs)
     prompt_tokens: int
     completion_tokens: int
     gpu_seconds: float
+    cpu_seconds: float  # a model on CPUs: its cores x busy time (a vllm replica without GPUs)
     usd: float
 
 
@@ -207,6 +212,7 @@ class Evaluation(Event):
     reason: str
     duration: float
     program: str
+    metrics: dict[str, dict[str, Any]] | None = None  # per input: the spec's metrics function
 
     @classmethod
     def of(cls, evaluation: evaluator.Evaluation, program: str, program_hash: str,
@@ -214,7 +220,7 @@ class Evaluation(Event):
         return cls(sample=sample, sampler=sampler, hash=program_hash, duplicate=duplicate,
                    status=evaluation.status, score=evaluation.score, scores=evaluation.scores,
                    reason=evaluation.reason, duration=round(evaluation.duration, 6),
-                   program=program)
+                   program=program, metrics=evaluation.metrics)
 
 
 @_kind("registration")

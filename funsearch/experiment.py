@@ -10,13 +10,14 @@ side by side (overfitting is visible) and how far the search got.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from funsearch import events, preflight, results, runlog
+from funsearch import events, formats, preflight, results, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
@@ -56,14 +57,19 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     (a run's log replayed, see funsearch/resume.py) it goes on with that run.
     `on_start(run_dir)` hears where the run writes, before it starts working.
 
-    What can be checked without a sandbox or a cluster is checked before the
-    run directory is made (funsearch/preflight.py); a start that fails after
-    that says why in the log (`start_failed`)."""
-    spec = spec_module.load(config.spec_path())
-    preflight.check(config, spec, made=backend_kwargs.get("samplers") or ())
-    problem = spec.problem_hash(config.problem.inputs)
+    What can be checked without a sandbox or a cluster is checked first
+    (funsearch/preflight.py): a run that fails there leaves no run directory. A
+    start that fails after that says why in the log (`start_failed`)."""
+    fresh = run_dir is None
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
+    try:
+        problem, spec, problem_hash = _checked_problem(config, run_dir,
+                                                       backend_kwargs.get("samplers") or ())
+    except BaseException:
+        if fresh:  # it never started, and has nothing to say: no directory is left
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     log = runlog.RunLog(run_dir)
     try:
         log.write_config(config.model_dump(mode="json"))
@@ -77,8 +83,9 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         log.close()
         raise
     try:
-        start = {"name": config.name, "seed": config.seed, "spec": str(spec.path),
-                 "inputs": config.problem.inputs, "problem": problem,
+        start = {"name": config.name, "seed": config.seed, "spec": str(problem.path),
+                 "format": problem.format, "notes": list(problem.notes),
+                 "inputs": config.problem.inputs, "problem": problem_hash,
                  "isolation": backend.isolation,
                  "isolation_detail": getattr(backend, "isolation_detail", ""),
                  "runtime": config.runtime.kind,
@@ -96,18 +103,35 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
             raise
         with _stop_on_signals(engine):
             reason = engine.run()
-        return _finish(config, spec, backend, engine, log, reason,
+        return _finish(config, problem, spec, backend, engine, log, reason,
                        sessions=1 if resume is None else resume.sessions + 1)
     finally:
         backend.close()
         log.close()
 
 
-def _finish(config: ExperimentConfig, spec: spec_module.Specification, backend: Any,
-            engine: Engine, log: runlog.RunLog, reason: str, sessions: int) -> RunResult:
-    """The end of a session: the end-of-run scores, run_end, summary.json and best.py."""
+def _checked_problem(config: ExperimentConfig, run_dir: Path, made: Any
+                     ) -> tuple[formats.Problem, spec_module.Specification, str]:
+    """The problem prepared in the run directory (a peer format's derived files
+    go there), its spec checked against the experiment, and its hash (which
+    runs `compare` puts side by side; building the training inputs here makes
+    a failure in them an error before the run starts)."""
+    problem = prepare_problem(config, run_dir / "problem")
+    spec = formats.load(problem)
+    preflight.check(config, spec, made=made)
+    return problem, spec, spec.problem_hash(config.problem.inputs, formats.scored_files(problem))
+
+
+def _finish(config: ExperimentConfig, problem: formats.Problem, spec: spec_module.Specification,
+            backend: Any, engine: Engine, log: runlog.RunLog, reason: str,
+            sessions: int) -> RunResult:
+    """The end of a session: the end-of-run scores, best.py and the best
+    program in the problem's own format, run_end and summary.json."""
     best = engine.best()
     final = results.score_at_end(config, spec, backend, best, log)
+    written = formats.write_back(problem, spec.evolve_name, final.program)
+    if written is not None:  # the best program in the problem's own format
+        log.write_file(*written)
     counters = dataclasses.asdict(engine.counters)
     log.write(events.RunEnd(reason=reason, counters=counters, best_score=best.score,
                             best_program_id=best.id, holdout=final.holdout))
@@ -150,6 +174,13 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
 
 class AlreadyFinished(ValueError):
     """A finished run resumed without a larger budget: there is nothing to do."""
+
+
+def prepare_problem(config: ExperimentConfig, folder: Path) -> formats.Problem:
+    """The experiment's problem as a native spec (a peer format's derived files in
+    `folder`), with the inputs and metric the experiment gives it."""
+    return formats.prepare(config.spec_path(), folder, config.problem.format,
+                           config.problem.values, config.problem.metric)
 
 
 def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:

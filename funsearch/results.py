@@ -32,13 +32,15 @@ class Final:
       best: input set (training first) -> the best program's figures.
       initial: input set -> the initial program's figures ({}: it failed).
       baselines: baseline name -> input set -> its figures.
-      simplified: whether best.py holds the simplified program.
+      program: the best program as written (simplified, when it scores the same).
+      simplified: whether that is the simplified program.
     """
 
     holdout: dict[str, float | None]
     best: dict[str, Figures]
     initial: dict[str, Figures]
     baselines: dict[str, dict[str, Figures]]
+    program: str
     simplified: bool
 
 
@@ -48,7 +50,9 @@ def score_at_end(config: ExperimentConfig, spec: Specification, backend: Any, be
     logs the held-out scores and writes best.py."""
     train, held_out = config.problem.inputs, list(config.problem.holdout)
     everywhere = [train, *held_out]
-    simpler = simplify.simplify(best.source)
+    # A spec that runs the program's text (an OpenEvolve block: module-level code
+    # its evaluator may read) gets it as it is.
+    simpler = best.source if spec.wants_text else simplify.simplify(best.source)
     programs = {"initial": spec.initial_program, **{f"baseline {name}": source for name, source
                                                      in spec.baselines.items()}}
     if simpler != best.source:
@@ -72,8 +76,8 @@ def score_at_end(config: ExperimentConfig, spec: Specification, backend: Any, be
         initial=figures({s: done[("initial", s)].scores for s in everywhere}),
         baselines={name: figures({s: done[(f"baseline {name}", s)].scores for s in everywhere})
                    for name in spec.baselines},
-        simplified=same)
-    _write_best(config, spec, best, simpler if same else best.source, final, log)
+        program=simpler if same else best.source, simplified=same)
+    _write_best(config, spec, best, final, log)
     return final
 
 
@@ -108,8 +112,8 @@ def summary_fields(final: Final) -> dict[str, Any]:
             "baselines": final.baselines, "best_py_simplified": final.simplified}
 
 
-def _write_best(config: ExperimentConfig, spec: Specification, best: Any, source: str,
-                final: Final, log: runlog.RunLog) -> None:
+def _write_best(config: ExperimentConfig, spec: Specification, best: Any, final: Final,
+                log: runlog.RunLog) -> None:
     """best.py: the whole spec with the best function, its scores at the top
     beside the initial program's and the baselines' (mean score per set)."""
     lines = [f"# Best program of run '{config.name}' (seed {config.seed}): program {best.id}, "
@@ -125,4 +129,4 @@ def _write_best(config: ExperimentConfig, spec: Specification, best: Any, source
         lines.append(f"# {label}: " + ", ".join(
             f"{s} {figures['score']:.6g}" if figures else f"{s} failed"
             for s, figures in sets.items()))
-    log.write_best("\n".join(lines) + "\n" + spec.program_text(source))
+    log.write_best("\n".join(lines) + "\n" + spec.program_text(final.program))

@@ -135,7 +135,7 @@ def _cost(sample: events.Sample, request_sizes: dict[str, int]) -> Cost:
     return Cost(seconds=(sample.latency or 0.0) / max(1, request),
                 gpu_seconds=sample.gpu_seconds or 0.0,
                 tokens=(sample.prompt_tokens or 0) + (sample.completion_tokens or 0),
-                usd=sample.usd or 0.0)
+                usd=sample.usd or 0.0, cpu_seconds=sample.cpu_seconds or 0.0)
 
 
 def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:

@@ -25,8 +25,11 @@ from typing import Any
 
 from funsearch import code, parsing
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary")
-SINGLE_ROLES = ("evolve", "run", "score", "summary")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "metrics")
+SINGLE_ROLES = ("evolve", "run", "score", "summary", "metrics")
+# A spec that defines this module-level name gets each program's text in it,
+# in the sandbox: an OpenEvolve evaluator runs a file, not a function.
+PROGRAM_TEXT = "__funsearch_program__"
 
 
 class SpecError(ValueError):
@@ -48,6 +51,10 @@ class Specification:
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
       module: the spec imported on the host (trusted: the user wrote it).
+      metrics_name: the host-side `@funsearch.metrics` function, if any.
+      wants_text: the spec defines PROGRAM_TEXT.
+      context: what a prompt shows above the versions, when not the spec's own
+        imports (a problem in a peer's format: funsearch/formats/).
     """
 
     path: Path
@@ -60,6 +67,9 @@ class Specification:
     baselines: dict[str, str]
     initial_program: str
     module: ModuleType
+    context: str | None = None
+    metrics_name: str | None = None
+    wants_text: bool = False
 
     def inputs(self, name: str) -> dict[str, Any]:
         """The input set `name` as {input id: instance}."""
@@ -81,16 +91,32 @@ class Specification:
             return {}
         return dict(getattr(self.module, self.summary_name)(input_set, scores))
 
-    def problem_hash(self, input_set: str) -> str:
+    def metrics(self, instance: Any, output: Any) -> dict[str, Any] | None:
+        """What the spec logs of an output beside its score (None: nothing)."""
+        if self.metrics_name is None:
+            return None
+        return dict(getattr(self.module, self.metrics_name)(instance, output))
+
+    def sandboxed(self, program: str) -> str:
+        """The text the sandbox runs for `program`: with its own text in
+        PROGRAM_TEXT when the spec asks for it."""
+        if not self.wants_text:
+            return program
+        return f"{program}\n{PROGRAM_TEXT} = {program!r}\n"
+
+    def problem_hash(self, input_set: str, beside: tuple[Path, ...] = ()) -> str:
         """What makes two runs' scores comparable, as a short hash: the spec's
         code without its evolved function and baselines (a different initial
-        program is the same problem; comments and layout do not count) and
+        program is the same problem; comments and layout do not count), the
+        files `beside` it that score too (an OpenEvolve folder's evaluator) and
         the content of the input set scored on (builds it)."""
         tree = code.parse(self.source, str(self.path))
         versions = {self.evolve_name, *self.baselines}
         tree.body = [node for node in tree.body
                      if not (isinstance(node, ast.FunctionDef) and node.name in versions)]
         digest = hashlib.sha256(code.normal_form(ast.unparse(tree)).encode())
+        for path in beside:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
         try:
             instances = self.inputs(input_set)
         except SpecError:
@@ -106,16 +132,12 @@ class Specification:
 
     def program_text(self, program: str) -> str:
         """The whole spec file with the evolved function replaced: runnable as is."""
-        tree = code.parse(self.source, str(self.path))
-        node = code.find_function(tree, self.evolve_name)
-        lines = self.source.splitlines(keepends=True)
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        decorators = "".join(lines[start : node.lineno - 1])
-        renamed = code.rename(program, code.function_name(program), self.evolve_name)
-        return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
+        return replace_function(self.source, str(self.path), self.evolve_name, program)
 
     def preface(self) -> str:
         """The spec's imports and module docstring: the context a prompt shows."""
+        if self.context is not None:
+            return self.context
         tree = code.parse(self.source, str(self.path))
         kept = [
             node
@@ -126,6 +148,17 @@ class Specification:
         doc = ast.get_docstring(tree)
         text = f'"""{doc}"""\n\n' if doc else ""
         return text + "".join(ast.unparse(node) + "\n" for node in kept)
+
+
+def replace_function(source: str, filename: str, name: str, program: str) -> str:
+    """`source` with its top-level function `name` (decorators kept) replaced by
+    `program`, renamed `name`; the rest of the text as it was."""
+    node = code.find_function(code.parse(source, filename), name)
+    lines = source.splitlines(keepends=True)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    decorators = "".join(lines[start : node.lineno - 1])
+    renamed = code.rename(program, code.function_name(program), name)
+    return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
 
 
 class ScoreError(ValueError):
@@ -192,6 +225,8 @@ def load(path: str | Path) -> Specification:
         baselines=baselines,
         initial_program=parsing.function_source(source, evolve.name),
         module=module,
+        metrics_name=roles["metrics"][0].name if roles["metrics"] else None,
+        wants_text=hasattr(module, PROGRAM_TEXT),
     )
 
 
@@ -238,6 +273,8 @@ def _import(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # DeepMind's spec files use `@funsearch.run` without importing funsearch.
+    module.funsearch = sys.modules["funsearch"]  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
