@@ -165,10 +165,9 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
                           replayed.progress.best_score)
         if spent is not None:
             raise AlreadyFinished(
-                f"{run_dir}: the run already finished ({replayed.end_reason}) and has no "
-                f"budget left ({spent}); nothing was changed. Give a larger budget to extend "
-                f"it, e.g. --max-samples {replayed.progress.spent.samples * 2} or "
-                "--set scheduler.budget.wall=1h")
+                f"{run_dir}: the run already finished ({spent}); nothing was changed. Give "
+                f"a larger budget to extend it, e.g. --max-samples "
+                f"{replayed.progress.spent.samples * 2} or --set scheduler.budget.wall=1h")
     return run(config, on_status, run_dir=run_dir, resume=replayed, on_start=on_start)
 
 
