@@ -9,6 +9,7 @@ side by side (overfitting is visible) and how far the search got.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import signal
@@ -60,7 +61,7 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     What can be checked without a sandbox or a cluster is checked first
     (funsearch/preflight.py): a run that fails there leaves no run directory. A
     start that fails after that says why in the log (`start_failed`)."""
-    fresh = run_dir is None
+    fresh, out_existed = run_dir is None, Path(config.out).exists()
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
     try:
@@ -69,6 +70,9 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     except BaseException:
         if fresh:  # it never started, and has nothing to say: no directory is left
             shutil.rmtree(run_dir, ignore_errors=True)
+            if not out_existed:  # the folder made for it, if nothing else is in it now
+                with contextlib.suppress(OSError):
+                    Path(config.out).rmdir()
         raise
     log = runlog.RunLog(run_dir)
     try:

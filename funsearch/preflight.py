@@ -32,47 +32,50 @@ _PARAMETER_SETTINGS = ("index_parameters", "positive_parameters")
 
 def check(config: ExperimentConfig, spec: Specification,
           made: Collection[str] = ()) -> list[str]:
-    """Raises ConfigError (or SpecError) for an experiment that cannot run as
-    written; returns the warnings, also issued as ConfigWarning. `made`: the
-    samplers given as objects (tests), whose config is not what they run."""
-    _check_input_sets(config, spec)
+    """Raises one ConfigError naming every key that cannot be used as written;
+    returns the warnings, also issued as ConfigWarning. `made`: the samplers
+    given as objects (tests), whose config is not what they run."""
+    errors = _input_set_errors(config, spec)
     for sampler in config.samplers:
         if sampler.name not in made:
-            _check_sampler(sampler, spec)
+            errors += _sampler_errors(sampler, spec)
+    if errors:
+        raise ConfigError("\n".join(errors))
     found = _runtime_warnings(config)
     for message in found:
         warnings.warn(message, ConfigWarning, stacklevel=2)
     return found
 
 
-def _check_input_sets(config: ExperimentConfig, spec: Specification) -> None:
-    """Every input set named exists (the SpecError lists those the spec has)."""
-    for key, name in [("problem.inputs", config.problem.inputs),
-                      *(("problem.holdout", name) for name in config.problem.holdout)]:
-        if name not in spec.input_sets:
-            known = ", ".join(spec.input_sets) or "none"
-            raise ConfigError(f"key '{key}': the spec {spec.path.name} has no input set "
-                              f"'{name}' (it has: {known})")
+def _input_set_errors(config: ExperimentConfig, spec: Specification) -> list[str]:
+    """Every input set named exists (the message lists those the spec has)."""
+    known = ", ".join(spec.input_sets) or "none"
+    return [f"key '{key}': the spec {spec.path.name} has no input set '{name}' (it has: {known})"
+            for key, name in [("problem.inputs", config.problem.inputs),
+                              *(("problem.holdout", name) for name in config.problem.holdout)]
+            if name not in spec.input_sets]
 
 
-def _check_sampler(sampler: SamplerConfig, spec: Specification) -> None:
-    settings = samplers.check_settings(sampler)
+def _sampler_errors(sampler: SamplerConfig, spec: Specification) -> list[str]:
+    try:
+        settings = samplers.check_settings(sampler)
+    except ConfigError as error:
+        return [str(error)]
     if sampler.backend != "mutation":
-        return
+        return []
     defaults = SamplerConfig(name=sampler.name)
-    for key in _MODEL_KEYS:
-        if getattr(sampler, key) != getattr(defaults, key):
-            raise ConfigError(
-                f"key 'samplers.{sampler.name}.{key}': does not apply to backend 'mutation' "
-                "(the offline proposer has no model; its options are in [samplers.settings])")
+    errors = [f"key 'samplers.{sampler.name}.{key}': does not apply to backend 'mutation' (the "
+              "offline proposer has no model; its options are in [samplers.settings])"
+              for key in _MODEL_KEYS if getattr(sampler, key) != getattr(defaults, key)]
     parameters = _parameters(spec)
     for key in _PARAMETER_SETTINGS:
         unknown = [name for name in getattr(settings, key) if name not in parameters]
         if unknown:
-            raise ConfigError(
+            errors.append(
                 f"key 'samplers.{sampler.name}.settings.{key}': "
                 f"{', '.join(map(repr, unknown))} is not a parameter of '{spec.evolve_name}' "
                 f"in {spec.path.name} (its parameters: {', '.join(parameters) or 'none'})")
+    return errors
 
 
 def _parameters(spec: Specification) -> list[str]:
