@@ -79,6 +79,60 @@ class EvaluatorConfig(_Strict):
     isolation: Literal["auto", "bwrap", "process"] = "auto"
 
 
+class StageConfig(_Strict):
+    """One filter stage of a cascade (funsearch/cascades.py), cheapest first.
+
+    inputs: the first `inputs` training inputs (an int: a slice of the training
+      set, cumulative, so a later stage runs only the inputs an earlier one did
+      not), or the name of another input set (its scores only filter: they are
+      not part of the program's score).
+    rule: when a program goes on: "margin", its mean on the stage is within
+      `threshold` x |best| of the island's best on the stage; "top", it ranks
+      in the top `threshold` fraction of the island's recent programs there.
+    threshold: the margin or fraction (larger lets more through); the
+      adaptive cascade moves it within `bounds`."""
+
+    inputs: int | str
+    rule: Literal["margin", "top"] = "top"
+    threshold: float = Field(0.5, gt=0)
+    bounds: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> StageConfig:
+        if isinstance(self.inputs, int) and self.inputs < 1:
+            raise ValueError("inputs: a slice of the training set needs at least 1 input")
+        if self.rule == "top" and self.threshold > 1:
+            raise ValueError("threshold: a top fraction is at most 1")
+        low, high = self.limits()
+        if not low <= self.threshold <= high:
+            raise ValueError(f"threshold: {self.threshold} is outside bounds [{low}, {high}]")
+        return self
+
+    def limits(self) -> tuple[float, float]:
+        """Where the adaptive cascade may move the threshold."""
+        if self.bounds is not None:
+            return self.bounds
+        return (0.05, 1.0) if self.rule == "top" else (0.001, 1.0)
+
+
+class CascadeConfig(_Strict):
+    """mode: "off" (every program on the whole training set), "fixed" (the
+      stages' thresholds as written) or "adaptive" (the scheduler moves them:
+      funsearch/scheduling/cascade.py).
+    stages: the filter stages; empty: the spec's `@funsearch.cascade`, if any
+      (none: no cascade). After the last, a program runs on the rest of the
+      training set and is registered.
+    audit: share of stopped programs evaluated in full anyway: how often a
+      stop loses an improvement is measured on them.
+    min_band: programs near a threshold the adaptive cascade waits for
+      before moving it."""
+
+    mode: Literal["off", "fixed", "adaptive"] = "adaptive"
+    stages: list[StageConfig] = Field(default_factory=list)
+    audit: float = Field(0.1, ge=0, le=1)
+    min_band: int = Field(12, ge=1)
+
+
 class SamplerConfig(_Strict):
     """One proposer. Backends: mutation (no model), openai, vllm, replay.
     settings: backend-specific options, validated by the backend.
@@ -180,6 +234,7 @@ class ExperimentConfig(_Strict):
     problem: ProblemConfig
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     samplers: list[SamplerConfig] = Field(
         default_factory=lambda: [SamplerConfig(name="mutation", backend="mutation")]
     )

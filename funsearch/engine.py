@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from funsearch import code, database_client, events, outcomes, parsing, prompt
+from funsearch import cascades, code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Program, Prompt, Registration
@@ -47,8 +47,8 @@ class Backend(Protocol):
 
     def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]: ...
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]: ...
     def close(self) -> None: ...
 
 
@@ -65,22 +65,28 @@ class _Pending:
     program: str = ""
     program_hash: str = ""
     submitted: float = 0.0  # time.monotonic() when the prompt was sent
+    cascade: cascades.Underway | None = None  # its stage, under a cascade
 
 
 class Engine:
     def __init__(self, config: ExperimentConfig, spec: Specification, backend: Backend,
                  log: RunLog, on_status: Callable[[Status], None] | None = None):
+        config = cascades.resolve(config, spec)
         self._config = config
         self._spec = spec
         self._backend = backend
-        self._log = log
         self._on_status = on_status or (lambda status: None)
         # Backends with two evaluation slots per sandbox worker need not say how many workers.
         workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
+        self._emit = lambda action, **fields: log.write(
+            events.Scheduler(action=action, extra=fields))
         self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
                                     workers=max(1, workers), slots=backend.evaluation_slots,
-                                    emit=lambda action, **fields: log.write(
-                                        events.Scheduler(action=action, extra=fields)))
+                                    emit=self._emit)
+        # The cascade decides from the log: it sees every event the loop writes.
+        self._cascade = cascades.Cascade.of(config, emit=self._emit)
+        self._raw_log = log
+        self._log = log if self._cascade is None else cascades.Observed(log, self._cascade)
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -137,6 +143,10 @@ class Engine:
         self._cache = dict(progress.cache)
         for outcome in progress.outcomes:
             self._scheduler.learn(outcome)
+        if self._cascade is not None and progress.cascade is not None:
+            self._cascade = progress.cascade  # replayed from the same log (resume.py)
+            self._cascade.tuner.emit = self._emit
+            self._log = cascades.Observed(self._raw_log, self._cascade)
 
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""
@@ -149,6 +159,8 @@ class Engine:
             self._report_status(reason)
         self._finish_in_flight()
         self._scheduler.finish()
+        if self._cascade is not None:
+            self._emit("cascade_summary", **self._cascade.summary())
         self._report_status(reason, force=True)
         return reason
 
@@ -224,6 +236,10 @@ class Engine:
                 self._on_samples(future, pending)
                 continue
             evaluation = future.result()
+            if pending.cascade is not None:
+                evaluation, pending = self._advance(evaluation, pending)
+                if evaluation is None:
+                    continue  # on to its next stage
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
@@ -252,15 +268,37 @@ class Engine:
                                 f"requests in a row; last error: {reason}")
             return
         self._sampler_failures[pending.sampler] = 0
-        to_evaluate = [evaluation for sample in samples
-                       if (evaluation := self._on_sample(sample, pending, len(samples)))]
+        to_evaluate = [evaluation for index, sample in enumerate(samples)
+                       if (evaluation := self._on_sample(sample, pending, len(samples), index))]
         if to_evaluate:
-            # One call for the prompt's new programs (one actor call with Ray).
-            futures = self._backend.submit_evaluations([p.program for p in to_evaluate])
-            self._pending.update(zip(futures, to_evaluate, strict=True))
+            self._evaluate(to_evaluate)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
 
-    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> _Pending | None:
+    def _evaluate(self, pendings: list[_Pending]) -> None:
+        """Sends programs at one stage to evaluation in one call (one actor call
+        with Ray): the whole training set, or their stage of the cascade."""
+        input_set = ids = None
+        if self._cascade is not None:
+            pendings = [p if p.cascade else dataclasses.replace(p, cascade=cascades.Underway(
+                0, p.prompt.island, p.sample_id, p.sampler, p.program_hash)) for p in pendings]
+            input_set, ids = self._cascade.job(pendings[0].cascade.stage)
+        futures = self._backend.submit_evaluations([p.program for p in pendings], input_set, ids)
+        self._pending.update(zip(futures, pendings, strict=True))
+
+    def _advance(self, evaluation: Evaluation,
+                 pending: _Pending) -> tuple[Evaluation | None, _Pending]:
+        """A cascade stage came back: logged, then the program goes on to its
+        next stage (None) or ends with the evaluation returned."""
+        advance = self._cascade.advance(evaluation, pending.cascade)
+        if advance.event is not None:
+            self._log.write(advance.event)
+        pending = dataclasses.replace(pending, cascade=advance.underway)
+        if advance.final is None:
+            self._evaluate([pending])
+        return advance.final, pending
+
+    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int,
+                   index: int) -> _Pending | None:
         """Logs a sample; what to evaluate, if its program has to be evaluated
         (not rejected, not a duplicate)."""
         sample_id = self._next_sample
@@ -273,7 +311,7 @@ class Engine:
         self._log.write(events.Sample(
             sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
-            latency=round(sample.latency, 6), request=request_size,
+            latency=round(sample.latency, 6), request=request_size, index=index,
             prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
             usd=round(cost.usd, 8)))
@@ -319,10 +357,16 @@ class Engine:
             self._spent.evaluation_seconds += seconds
             if outcomes.remembered(evaluation.status):  # else: try it again
                 self._cache[pending.program_hash] = evaluation
-        self._log.write(events.Evaluation.of(evaluation, pending.program, pending.program_hash,
-                                             duplicate, pending.sample_id, pending.sampler))
-        if outcomes.failed(evaluation.status):
-            self.counters.failed += 1
+        underway = pending.cascade
+        self._log.write(events.Evaluation.of(
+            evaluation, pending.program, pending.program_hash, duplicate, pending.sample_id,
+            pending.sampler, stage=underway and underway.stage,
+            audit=bool(underway and underway.audit)))
+        if not outcomes.scored(evaluation.status):  # failed, or stopped by the cascade
+            if outcomes.failed(evaluation.status):
+                self.counters.failed += 1
+            else:
+                self.counters.stopped += 1
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler,

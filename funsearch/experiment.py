@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from funsearch import events, runlog
+from funsearch import cascades, events, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
@@ -53,6 +53,7 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     """Runs an experiment to its budget and returns what it found. With `resume`
     (a run's log replayed, see funsearch/resume.py) it goes on with that run."""
     spec = spec_module.load(config.spec_path())
+    config = cascades.resolve(config, spec)  # config.json says which stages ran
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
     log = runlog.RunLog(run_dir)

@@ -23,8 +23,8 @@ from typing import Any
 
 from funsearch import code, parsing
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary")
-SINGLE_ROLES = ("evolve", "run", "score", "summary")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "cascade")
+SINGLE_ROLES = ("evolve", "run", "score", "summary", "cascade")
 
 
 class SpecError(ValueError):
@@ -46,6 +46,9 @@ class Specification:
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
       module: the spec imported on the host (trusted: the user wrote it).
+      cascade_name: name of the `@funsearch.cascade` function, if any: it
+        returns the stages of a cascade (config.StageConfig's keys), used when
+        the experiment names none.
     """
 
     path: Path
@@ -58,6 +61,7 @@ class Specification:
     baselines: dict[str, str]
     initial_program: str
     module: ModuleType
+    cascade_name: str | None = None
 
     def inputs(self, name: str) -> dict[str, Any]:
         """The input set `name` as {input id: instance}."""
@@ -78,6 +82,16 @@ class Specification:
         if self.summary_name is None:
             return {}
         return dict(getattr(self.module, self.summary_name)(input_set, scores))
+
+    def cascade(self) -> list[Any]:
+        """The stages the spec's cascade function returns ([] without one)."""
+        if self.cascade_name is None:
+            return []
+        stages = getattr(self.module, self.cascade_name)()
+        if not isinstance(stages, (list, tuple)):
+            raise SpecError(f"{self.path}: '{self.cascade_name}' must return a list of stages, "
+                            f"not {type(stages).__name__}")
+        return list(stages)
 
     def function(self, name: str) -> Callable[..., Any]:
         return getattr(self.module, name)
@@ -170,6 +184,7 @@ def load(path: str | Path) -> Specification:
         baselines=baselines,
         initial_program=parsing.function_source(source, evolve.name),
         module=module,
+        cascade_name=roles["cascade"][0].name if roles["cascade"] else None,
     )
 
 
