@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from funsearch import events
@@ -347,15 +348,16 @@ class Cascade:
 
 
 class Observed:
-    """The run log, with every event the loop writes also folded into a cascade."""
+    """The run log, with every event the loop writes also handed to `observe`
+    (a cascade's `apply`)."""
 
-    def __init__(self, log: Any, cascade: Cascade):
+    def __init__(self, log: Any, observe: Callable[[events.Event], None]):
         self._log = log
-        self._cascade = cascade
+        self._observe = observe
 
     def write(self, event: events.Event) -> Any:
         written = self._log.write(event)
-        self._cascade.apply(event)
+        self._observe(event)
         return written
 
     def __getattr__(self, name: str) -> Any:

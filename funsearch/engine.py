@@ -85,8 +85,8 @@ class Engine:
                                     emit=self._emit)
         # The cascade decides from the log: it sees every event the loop writes.
         self._cascade = cascades.Cascade.of(config, emit=self._emit)
-        self._raw_log = log
-        self._log = log if self._cascade is None else cascades.Observed(log, self._cascade)
+        self._log = log if self._cascade is None else cascades.Observed(
+            log, lambda event: self._cascade.apply(event))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -146,7 +146,6 @@ class Engine:
         if self._cascade is not None and progress.cascade is not None:
             self._cascade = progress.cascade  # replayed from the same log (resume.py)
             self._cascade.tuner.emit = self._emit
-            self._log = cascades.Observed(self._raw_log, self._cascade)
 
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""

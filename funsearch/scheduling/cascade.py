@@ -20,9 +20,13 @@ measures p on both sides of it:
   evaluated in full anyway (the random audit share): when they improve
   clearly more often, it is loosened to t x STEP.
 
-"Clearly" is a one-sided normal test at Z on the band's count of
-improvements; a band is judged once it holds `min_band` programs, and both
-bands start over at each change. Pure arithmetic fed by the fold of the
+A band is narrow and fills slowly, so all the programs that passed, and all
+the audited ones, since the last change are judged too: the passed improve
+at least as often as the marginal passed one, the audited at most as often
+as the marginal stopped one (the rules rank by promise), so when even they
+fail the test the band would too. "Clearly" is a one-sided normal test at Z
+on the count of improvements; a set is judged once it holds `min_band`
+programs, and all start over at each change. Pure arithmetic fed by the fold of the
 event log in funsearch/cascades.py, so a resumed run recomputes every
 threshold from its log; its decisions are "scheduler" events ("cascade").
 """
@@ -79,6 +83,8 @@ class StageStats:
       threshold, low, high: the threshold in force and its bounds.
       changes: how often it moved.
       upper, lower: the bands above and below it since it last moved.
+      above, below: every program that passed, and every audited one, since
+        it last moved.
       passed, audited: every program that passed, or was stopped and audited
         (its outcome decides the false-stop rate).
       stopped: programs stopped and not audited.
@@ -92,6 +98,8 @@ class StageStats:
     changes: int = 0
     upper: Band = dataclasses.field(default_factory=Band)
     lower: Band = dataclasses.field(default_factory=Band)
+    above: Band = dataclasses.field(default_factory=Band)
+    below: Band = dataclasses.field(default_factory=Band)
     passed: Band = dataclasses.field(default_factory=Band)
     audited: Band = dataclasses.field(default_factory=Band)
     stopped: int = 0
@@ -163,6 +171,7 @@ class CascadeTuner:
     def _band(self, stats: StageStats, verdict: Judged, improved: bool) -> None:
         if verdict.needs is None or verdict.threshold != stats.threshold:
             return  # judged under another threshold
+        (stats.above if verdict.passed else stats.below).add(improved)
         if verdict.passed and verdict.needs > stats.threshold / STEP:
             stats.upper.add(improved)
         elif verdict.audit and verdict.needs <= stats.threshold * STEP:
@@ -173,14 +182,17 @@ class CascadeTuner:
         if not self.adaptive:
             return
         worth = self.efficiency * stats.after.value  # E x S: what p must beat
-        if stats.lower.n >= self.min_band and z_score(stats.lower, worth) > Z:
-            self._move(stage, min(stats.high, stats.threshold * STEP), "loosen", worth)
-        elif stats.upper.n >= self.min_band and z_score(stats.upper, worth) < -Z:
-            self._move(stage, max(stats.low, stats.threshold / STEP), "tighten", worth)
+        for band in (stats.lower, stats.below):
+            if band.n >= self.min_band and z_score(band, worth) > Z:
+                return self._move(stage, min(stats.high, stats.threshold * STEP), band, worth)
+        for band in (stats.upper, stats.above):
+            if band.n >= self.min_band and z_score(band, worth) < -Z:
+                return self._move(stage, max(stats.low, stats.threshold / STEP), band, worth)
+        return None
 
-    def _move(self, stage: int, threshold: float, why: str, worth: float) -> None:
+    def _move(self, stage: int, threshold: float, band: Band, worth: float) -> None:
         stats = self.stages[stage]
-        band = stats.lower if why == "loosen" else stats.upper
+        why = "loosen" if threshold > stats.threshold else "tighten"
         old = stats.threshold
         if threshold != old:
             stats.threshold = threshold
@@ -189,7 +201,7 @@ class CascadeTuner:
                       previous=round(old, 6), band={"programs": band.n, "improved": band.k},
                       worth=round(worth, 6), efficiency=round(self.efficiency, 8),
                       after_seconds=round(stats.after.value, 6))
-        stats.upper, stats.lower = Band(), Band()
+        stats.upper, stats.lower, stats.above, stats.below = Band(), Band(), Band(), Band()
 
     def summary(self) -> dict[str, Any]:
         """Every stage's figures, for the "cascade" summary event at the end."""
