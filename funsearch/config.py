@@ -189,7 +189,12 @@ class SchedulerConfig(_Strict):
       under that bound so the evaluators stay `target_utilization` busy without
       a long queue (false: always max_in_flight).
     log_decisions, log_period: a "scheduler" event per this many decisions or
-      seconds, whichever comes first."""
+      seconds, whichever comes first.
+    adapt_samples_per_prompt: for samplers whose backend makes several samples
+      of one prompt cheaper than as many prompts (openai, vllm: one request
+      with n), ask each prompt for the number of samples, 1 to the sampler's
+      samples_per_prompt, with the most improvements per cost as measured
+      (funsearch/scheduling/request_size.py)."""
 
     policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
     weights: dict[str, float] = Field(default_factory=dict)
@@ -203,6 +208,7 @@ class SchedulerConfig(_Strict):
     target_utilization: float = Field(0.9, gt=0, le=1)
     log_decisions: int = Field(100, ge=1)
     log_period: Duration = 1.0
+    adapt_samples_per_prompt: bool = False
 
     @model_validator(mode="after")
     def _weights_valid(self) -> SchedulerConfig:

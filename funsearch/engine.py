@@ -195,7 +195,7 @@ class Engine:
             name = self._scheduler.pick(self._prompts_in_flight(), self._in_flight("evaluation"))
             if name is None:
                 return
-            n = self._samplers[name].samples_per_prompt
+            n = self._scheduler.request_size(name)
             n = n if left is None else min(n, left)
             chosen = self._db.prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
@@ -305,7 +305,7 @@ class Engine:
         self.counters.samples += 1
         cost = sample_cost(sample, self._samplers[pending.sampler], request_size)
         self._spent.charge(cost)
-        self._scheduler.on_sample(sample_id, pending.sampler, cost)
+        self._scheduler.on_sample(sample_id, pending.sampler, cost, index, request_size)
         chosen = pending.prompt
         self._log.write(events.Sample(
             sample=sample_id, sampler=pending.sampler, island=chosen.island,

@@ -146,7 +146,8 @@ def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:
     """A judged sample as the scheduler learns it."""
     sample = judged.sample
     return Outcome(sample.sampler, _cost(sample, request_sizes), judged.improved,
-                   judged.evaluation_seconds)
+                   judged.evaluation_seconds, sample.index or 0,
+                   sample.request or request_sizes.get(sample.sampler, 1))
 
 
 def _count_evaluation(event: events.Evaluation, counters: Counters,
