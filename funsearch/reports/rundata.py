@@ -98,6 +98,8 @@ class RunData:
     holdout: dict[str, float | None] = dataclasses.field(default_factory=dict)
     kinds: Counter = dataclasses.field(default_factory=Counter)
     stalls: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (samples, message)
+    stages: dict[int, Counter] = dataclasses.field(default_factory=dict)  # stage -> verdicts
+    cascade: dict[str, Any] | None = None  # the cascade_summary scheduler event's fields
 
     @property
     def name(self) -> str:
@@ -122,6 +124,15 @@ class RunData:
         for (outcome, _), n in self.outcomes.items():
             by_outcome[outcome] += n
         return _valid_rate(by_outcome)
+
+    @property
+    def evaluation_per_sample(self) -> float | None:
+        """Sandbox seconds per proposal."""
+        return self.evaluation_seconds / self.samples if self.samples else None
+
+    @property
+    def evaluation_per_improvement(self) -> float | None:
+        return self.evaluation_seconds / self.improvements if self.improvements else None
 
     @property
     def improvements_per_1k(self) -> float | None:
@@ -156,7 +167,8 @@ def _valid_rate(outcomes: Counter) -> float | None:
     """Samples that became a scored program (duplicates included), out of the
     samples with an outcome so far (a live run has some in flight)."""
     decided = sum(outcomes[outcome] for outcome in OUTCOMES)
-    return (outcomes["valid"] + outcomes["duplicate"]) / decided if decided else None
+    scored = outcomes["valid"] + outcomes["duplicate"] + outcomes["stopped"]
+    return scored / decided if decided else None
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -301,8 +313,20 @@ class _Folder:
         outcome = outcomes.category(event)
         reason = {"invalid": f"{event.status}: {reason_key(event.reason)}",
                   "duplicate": "same normal form as an earlier program",
+                  "stopped": f"by the rule of cascade stage {event.stage}",
                   "valid": "scored"}[outcome]
         self._count(event.sampler, outcome, reason)
+
+    def _stage(self, event: events.Stage) -> None:
+        verdicts = self.run.stages.setdefault(int(event.stage or 0), Counter())
+        verdict = ("passed" if event.passed else "audited" if event.audit
+                   else "stopped" if event.status == "ok" else "failed")
+        verdicts[verdict] += 1
+        verdicts["seconds"] += number(event.duration) or 0.0
+
+    def _scheduler(self, event: events.Scheduler) -> None:
+        if event.action == "cascade_summary":
+            self.run.cascade = dict(event.extra)
 
     def _sampler_error(self, event: events.SamplerError) -> None:
         self._sampler(event.sampler).errors += 1
