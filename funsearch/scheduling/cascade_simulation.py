@@ -64,7 +64,8 @@ class Result:
       improvements: registrations that raised the island's best.
       compute: proposal and sandbox seconds spent.
       evaluation: sandbox seconds spent.
-      best: the island's best at the end; curve: (compute, best) at each rise.
+      best: the island's best at the end; initial: the initial program's
+        score; curve: (compute, best) at each rise.
       lost: stopped programs (not audited) that would have improved the
         island at the time: the truth the audit estimates.
       estimated_lost: the cascade's estimate of them (scheduling/cascade.lost).
@@ -77,6 +78,7 @@ class Result:
     compute: float = 0.0
     evaluation: float = 0.0
     best: float = 0.0
+    initial: float = 0.0
     curve: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     lost: int = 0
     estimated_lost: float = 0.0
@@ -101,7 +103,7 @@ class CascadeSimulation:
         self._next_id = 0
         self._best_quality = 0.0
         initial = self._scores(0.0)
-        self.result.best = float(np.mean(list(initial.values())))
+        self.result.best = self.result.initial = float(np.mean(list(initial.values())))
         self._write(self._registration(self.result.best, initial, None, 0.0))
 
     def run(self, compute: float) -> Result:
