@@ -17,7 +17,6 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from funsearch import cascades, code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
@@ -25,6 +24,7 @@ from funsearch.evaluator import Evaluation
 from funsearch.programs import Program, Prompt, Registration
 from funsearch.progress import Counters, Progress, Status
 from funsearch.runlog import RunLog
+from funsearch.runtime import Backend
 from funsearch.samplers.base import Sample
 from funsearch.scheduling.budget import sample_cost
 from funsearch.scheduling.scheduler import Scheduler, Spent, exhausted
@@ -32,24 +32,8 @@ from funsearch.spec import SpecError, Specification
 from funsearch.stall import StallWatcher, duplicate_reason
 
 _REJECTED_TEXT_CHARS = 2000
-
-
 # Requests of one sampler that may fail in a row before the run stops.
 MAX_SAMPLER_FAILURES = 20
-
-
-class Backend(Protocol):
-    """Where samplers and evaluations run (threads here, actors with Ray)."""
-
-    database: Any  # a ProgramsDatabase, or a proxy whose submit(method, *args) calls one
-    isolation: str
-    evaluation_slots: int  # evaluations that can usefully be queued at once
-
-    def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
-    def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
-    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
-                           input_ids: list[str] | None = None) -> list[cf.Future]: ...
-    def close(self) -> None: ...
 
 
 @dataclasses.dataclass
