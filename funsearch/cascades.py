@@ -259,7 +259,8 @@ class Cascade:
         """Learns from one event of the log, in the order written."""
         if isinstance(event, events.Sample):
             request = max(1, event.request or 1)
-            self.tuner.on_proposal(event.gpu_seconds or (event.latency or 0.0) / request)
+            self.tuner.on_proposal(event.gpu_seconds or event.cpu_seconds
+                                   or (event.latency or 0.0) / request)
         elif isinstance(event, events.Stage):
             self._on_stage(event)
         elif isinstance(event, events.Evaluation):

@@ -284,11 +284,15 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
 
 
 def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
-    """Recording and replay files are relative to the experiment file, like the spec."""
+    """Recording and replay files are relative to the experiment file, like the spec,
+    and so is a model given as a relative path ("./..." or "../...", never a hub name)."""
     samplers = data.get("samplers")
     for sampler in samplers if isinstance(samplers, list) else []:
         if not isinstance(sampler, dict):
             continue
+        model = sampler.get("model")
+        if isinstance(model, str) and model.startswith(("./", "../")):
+            sampler["model"] = str((base / model).resolve())
         if isinstance(sampler.get("record"), str) and sampler["record"]:
             sampler["record"] = str(base / sampler["record"])
         settings = sampler.get("settings")

@@ -251,15 +251,17 @@ class Engine:
                                 f"requests in a row; last error: {reason}")
             return
         self._sampler_failures[pending.sampler] = 0
-        to_evaluate = [evaluation for index, sample in enumerate(samples)
-                       if (evaluation := self._on_sample(sample, pending, len(samples), index))]
-        if to_evaluate:
+        # The request is named by its first sample's id: unique over resumed sessions.
+        request_id = self._next_sample
+        to_evaluate = [evaluation for sample in samples
+                       if (evaluation := self._on_sample(sample, pending, len(samples),
+                                                         request_id))]
+        if to_evaluate:  # one call for the prompt's new programs (one actor call with Ray)
             self._evaluate(to_evaluate)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
 
     def _evaluate(self, pendings: list[_Pending]) -> None:
-        """Sends programs at one stage to evaluation in one call (one actor call
-        with Ray): the whole training set, or their stage of the cascade."""
+        """Programs at one stage (all the training set, or a cascade's) in one call."""
         input_set = ids = None
         if self._cascade is not None:
             pendings = [p if p.cascade else dataclasses.replace(p, cascade=cascades.Underway(
@@ -270,8 +272,7 @@ class Engine:
 
     def _advance(self, evaluation: Evaluation,
                  pending: _Pending) -> tuple[Evaluation | None, _Pending]:
-        """A cascade stage came back: logged, then the program goes on to its
-        next stage (None) or ends with the evaluation returned."""
+        """A cascade stage came back: on to the next (None), or the last word."""
         advance = self._cascade.advance(evaluation, pending.cascade)
         if advance.event is not None:
             self._log.write(advance.event)
@@ -281,23 +282,26 @@ class Engine:
         return advance.final, pending
 
     def _on_sample(self, sample: Sample, pending: _Pending, request_size: int,
-                   index: int) -> _Pending | None:
+                   request_id: int) -> _Pending | None:
         """Logs a sample; what to evaluate, if its program has to be evaluated
-        (not rejected, not a duplicate)."""
+        (not rejected, not a duplicate). The event names its request and the
+        samples asked of it (`asked`) beside those returned (`request`), so a
+        backend that loses samples shows in the log."""
         sample_id = self._next_sample
         self._next_sample += 1
         self.counters.samples += 1
         cost = sample_cost(sample, self._samplers[pending.sampler], request_size)
         self._spent.charge(cost)
-        self._scheduler.on_sample(sample_id, pending.sampler, cost, index, request_size)
+        self._scheduler.on_sample(sample_id, pending.sampler, cost, sample_id - request_id,
+                                  request_size)
         chosen = pending.prompt
         self._log.write(events.Sample(
             sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
-            latency=round(sample.latency, 6), request=request_size, index=index,
-            prompt_tokens=sample.prompt_tokens,
+            latency=round(sample.latency, 6), request_id=request_id, asked=pending.n,
+            request=request_size, prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
-            usd=round(cost.usd, 8)))
+            cpu_seconds=sample.cpu_seconds, usd=round(cost.usd, 8)))
         parsed = sample.parsed or parsing.parse(sample.text, pending.query)
         if parsed.program is None:
             self.counters.rejected += 1

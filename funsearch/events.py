@@ -173,11 +173,14 @@ class Sample(Event):
     epoch: int
     parents: list[int]  # program ids shown in its prompt
     latency: float  # seconds of its request (shared by the request's samples)
+    request_id: int  # its request: the id of the request's first sample (its place in
+    # the request, which the scheduler weighs samples per prompt by: sample - request_id)
+    asked: int  # samples asked of its request (more than `request`: some were lost)
     request: int  # samples in its request (None in older logs)
-    index: int  # its place in the request, from 0 (None in older logs)
     prompt_tokens: int
     completion_tokens: int
     gpu_seconds: float
+    cpu_seconds: float  # a model on CPUs: its cores x busy time (a vllm replica without GPUs)
     usd: float
 
 

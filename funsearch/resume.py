@@ -139,14 +139,16 @@ def _cost(sample: events.Sample, request_sizes: dict[str, int]) -> Cost:
     return Cost(seconds=(sample.latency or 0.0) / max(1, request),
                 gpu_seconds=sample.gpu_seconds or 0.0,
                 tokens=(sample.prompt_tokens or 0) + (sample.completion_tokens or 0),
-                usd=sample.usd or 0.0)
+                usd=sample.usd or 0.0, cpu_seconds=sample.cpu_seconds or 0.0)
 
 
 def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:
     """A judged sample as the scheduler learns it."""
     sample = judged.sample
     return Outcome(sample.sampler, _cost(sample, request_sizes), judged.improved,
-                   judged.evaluation_seconds, sample.index or 0,
+                   judged.evaluation_seconds,
+                   sample.sample - (sample.request_id if sample.request_id is not None
+                                    else sample.sample),
                    sample.request or request_sizes.get(sample.sampler, 1))
 
 

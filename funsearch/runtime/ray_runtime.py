@@ -66,7 +66,15 @@ def cpus_needed(config: ExperimentConfig) -> float:
 
 
 def _sampler_cpus(config: SamplerConfig) -> float:
-    return 1.0 if config.gpus_per_replica > 0 else _SAMPLER_CPUS
+    """A GPU replica's driving CPU; a model on CPUs (vllm without GPUs) the
+    cores its engine computes on; a light proposer or API client a little."""
+    if config.gpus_per_replica > 0:
+        return 1.0
+    if config.backend == "vllm":
+        from funsearch.samplers.vllm_engine import replica_cpus
+
+        return float(replica_cpus(config))
+    return _SAMPLER_CPUS
 
 
 def _demands(config: ExperimentConfig) -> list[Demand]:
@@ -85,7 +93,8 @@ def _needs(config: ExperimentConfig) -> str:
     """The run's whole demand, and where each part comes from."""
     gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
     return (f"The run needs {cpus_needed(config):g} CPUs (evaluator.workers x evaluator.actors, "
-            f"plus {_SAMPLER_CPUS:g} per sampler replica without GPUs and 1 per replica with) "
+            f"plus {_SAMPLER_CPUS:g} per sampler replica without GPUs, a vllm replica on CPUs "
+            f"its cores, and 1 per replica with GPUs) "
             f"and {gpus:g} GPUs (gpus_per_replica x replicas)")
 
 

@@ -25,6 +25,8 @@ class Sample:
       latency: seconds the request took (shared by the samples of one request).
       prompt_tokens, completion_tokens: as reported by the backend (0 if none).
       gpu_seconds: GPUs of the replica x busy time attributed to this sample.
+      cpu_seconds: the same for a model on CPUs (a vllm replica without GPUs):
+        its cores x busy time attributed to this sample.
       usd: what the sample cost at the prices in the backend's settings (0 if none).
       parsed: the program made of it (funsearch/parsing.py), where the backend
         made it; None: the search loop makes it.
@@ -38,6 +40,7 @@ class Sample:
     gpu_seconds: float = 0.0
     usd: float = 0.0
     parsed: Parsed | None = None
+    cpu_seconds: float = 0.0
 
 
 class Sampler(Protocol):

@@ -57,6 +57,7 @@ class Cost:
     Attributes:
       seconds: the request's latency divided among the samples it returned.
       gpu_seconds: as the backend attributed it (GPUs x busy share).
+      cpu_seconds: the same for a model on CPUs (cores x busy share).
       tokens: prompt plus completion tokens of the sample.
       usd: the backend's price of the sample when it reports one, else the
         sampler config's `price_per_gpu_hour` and `price_per_1k_tokens`
@@ -68,6 +69,7 @@ class Cost:
     gpu_seconds: float = 0.0
     tokens: int = 0
     usd: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def sample_cost(sample: Sample, config: SamplerConfig, samples_in_request: int) -> Cost:
@@ -79,7 +81,8 @@ def sample_cost(sample: Sample, config: SamplerConfig, samples_in_request: int) 
         usd = (sample.gpu_seconds / 3600 * config.price_per_gpu_hour
                + tokens / 1000 * config.price_per_1k_tokens)
     return Cost(seconds=sample.latency / max(1, samples_in_request),
-                gpu_seconds=sample.gpu_seconds, tokens=tokens, usd=usd)
+                gpu_seconds=sample.gpu_seconds, tokens=tokens, usd=usd,
+                cpu_seconds=sample.cpu_seconds)
 
 
 def cost_unit(config: SchedulerConfig, samplers: list[SamplerConfig]) -> str:
@@ -99,8 +102,9 @@ def in_unit(unit: str, cost: Cost, evaluation_seconds: float) -> float:
     """One sample's cost in the bandits' unit.
 
     "compute" counts what the sample occupied on both sides: the GPU-seconds
-    of its proposal (or its share of the request's seconds when the backend
-    reports no GPU time) plus the seconds its evaluation took. A GPU-second and
+    of its proposal (the CPU-seconds of a model on CPUs, or its share of the
+    request's seconds when the backend reports neither) plus the seconds its
+    evaluation took. A GPU-second and
     a sandbox second weigh the same here; set prices and use "usd" to weigh
     them otherwise.
     """
@@ -112,7 +116,7 @@ def in_unit(unit: str, cost: Cost, evaluation_seconds: float) -> float:
         return cost.usd
     if unit == "seconds":
         return cost.seconds
-    proposal = cost.gpu_seconds if cost.gpu_seconds > 0 else cost.seconds
+    proposal = cost.gpu_seconds or cost.cpu_seconds or cost.seconds
     return proposal + evaluation_seconds
 
 

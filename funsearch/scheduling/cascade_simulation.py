@@ -125,9 +125,10 @@ class CascadeSimulation:
         result.proposals += 1
         result.compute += world.proposal_seconds
         self._write(events.Sample(sample=sample, sampler="simulated", island=0, epoch=0,
-                                  parents=[0], latency=world.proposal_seconds, request=1,
-                                  index=0, prompt_tokens=0, completion_tokens=0,
-                                  gpu_seconds=0.0, usd=0.0))
+                                  parents=[0], latency=world.proposal_seconds,
+                                  request_id=sample, asked=1, request=1, prompt_tokens=0,
+                                  completion_tokens=0, gpu_seconds=0.0, cpu_seconds=0.0,
+                                  usd=0.0))
         final, underway = self._evaluate(sample, scores)
         self._write(events.Evaluation.of(
             final, "", f"h{sample}", False, sample, "simulated",

@@ -197,7 +197,8 @@ class Scheduler:
         sizer = self.sizers.get(outcome.sampler)
         if sizer is not None:
             if outcome.index == 0:  # once per request: what all its samples cost
-                proposal = outcome.cost.gpu_seconds or outcome.cost.seconds
+                cost = outcome.cost
+                proposal = cost.gpu_seconds or cost.cpu_seconds or cost.seconds
                 sizer.on_request(outcome.request, proposal * outcome.request)
             sizer.on_sample(outcome.index, outcome.improved, outcome.evaluation_seconds)
 

@@ -281,3 +281,28 @@ def test_a_new_program_ends_a_stall_and_the_next_one_is_warned_about_again(tmp_p
             after.append(last_sample)
     assert after == [STALL_SAMPLES - 1, len(junk) + 1 + STALL_SAMPLES]
     assert [stall["count"] for stall in events_of(result.run_dir, "stall")] == [STALL_SAMPLES] * 2
+
+
+class LossySampler:
+    """Returns one sample fewer than asked for (one at least): a backend that loses samples."""
+
+    name = "scripted"
+
+    def sample(self, query, n):
+        return [Sample("    return 3 * x\n", self.name, latency=0.001) for _ in range(max(1, n - 1))]
+
+
+def test_sample_events_name_their_request_and_what_was_asked(tmp_path):
+    config = make_config(tmp_path, samples=6, samplers=[{"name": "scripted",
+                                                          "samples_per_prompt": 3}])
+    result = experiment.run(config, samplers={"scripted": LossySampler()})
+    requests: dict[int, list[dict]] = {}
+    for event in events_of(result.run_dir, "sample"):
+        requests.setdefault(event["request_id"], []).append(event)
+    # A request is named by its first sample's id; what it was asked and what it
+    # returned show the samples lost.
+    assert (3, 2) in {(e["asked"], e["request"]) for e in requests[0]}
+    for request_id, events in requests.items():
+        assert request_id == events[0]["sample"]
+        assert len({(e["asked"], e["request"]) for e in events}) == 1
+        assert events[0]["request"] == len(events) == max(1, events[0]["asked"] - 1)
