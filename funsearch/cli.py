@@ -8,7 +8,9 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from funsearch import config as config_module
-from funsearch import experiment, parsing, resume
+from funsearch import experiment, formats, parsing, resume
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
+from funsearch.formats import openevolve_config
 from funsearch.progress import Status
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
@@ -57,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="funsearch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run an experiment (TOML file)")
+    run = commands.add_parser(
+        "run", help="run an experiment (TOML file), or an OpenEvolve folder with its config.yaml")
     run.add_argument("experiment", type=Path)
     run.add_argument("--max-samples", type=int, help="stop after this many samples")
     run.add_argument("--seed", type=int, help="override the experiment's seed")
@@ -74,8 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
     resume.set_defaults(command=_resume)
 
-    check = commands.add_parser("check", help="load a spec and score its initial program")
+    check = commands.add_parser(
+        "check", help="load a problem (a spec file, an OpenEvolve folder, or an experiment's "
+        "problem) and score its initial program")
     check.add_argument("spec", type=Path)
+    check.add_argument("--values", help="a DeepMind spec file's inputs, e.g. '[8]' or '[(12, 7)]'")
     check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
     check.add_argument("--per-input", action="store_true", help="print every input's score")
@@ -142,12 +149,26 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    config = config_module.load(arguments.experiment, **_overrides(arguments))
+    if arguments.experiment.is_dir():  # an OpenEvolve folder, with its config.yaml
+        config = _folder_config(arguments.experiment, _overrides(arguments))
+    else:
+        config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
         result = experiment.run(config, on_status=show)
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _folder_config(folder: Path, overrides: dict) -> config_module.ExperimentConfig:
+    """The experiment of an OpenEvolve folder run without an experiment file:
+    config.yaml's settings where they have a counterpart, then the flags."""
+    folder = folder.resolve()
+    data = {"name": folder.name, "problem": {"spec": str(folder), "format": "openevolve"},
+            **openevolve_config.translate(folder / "config.yaml").settings}
+    for dotted, value in overrides.items():
+        config_module.set_key(data, dotted, value)
+    return config_module.from_dict(data, source=str(folder / "config.yaml"))
 
 
 def _resume(arguments: argparse.Namespace) -> int:
@@ -221,16 +242,35 @@ def _status_table(status: Status) -> Table:
 
 def _check(arguments: argparse.Namespace) -> int:
     timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console = _console()
-    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {scoring}")
-    programs = {"initial": spec.initial_program,
-                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
-    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
+    with tempfile.TemporaryDirectory(prefix="funsearch-check-") as folder:
+        problem = _problem(arguments.spec, arguments.values, Path(folder))
+        spec = formats.load(problem)
+        scoring = (f"on the host with '{spec.score_name}'" if spec.score_name
+                   else "by its run function")
+        console = _console()
+        console.print(f"spec {problem.path} ({problem.format}): evolves '{spec.evolve_name}', "
+                      f"runs '{spec.run_name}', scores {scoring}")
+        for note in problem.notes:
+            console.print(f"note: {note}", markup=False)
+        programs = {"initial": spec.initial_program,
+                    **{f"baseline {name}": program for name, program in spec.baselines.items()}}
+        failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
+                               arguments, timeout)
     return 1 if "initial" in failed else 0
+
+
+def _problem(path: Path, values: str | None, folder: Path) -> formats.Problem:
+    """The problem `check` is given: an experiment file's, or a spec file or
+    folder as it is (a DeepMind file with its inputs from --values)."""
+    if path.suffix == ".toml":
+        return experiment.prepare_problem(config_module.load(path), folder)
+    given = None
+    if values is not None:
+        try:
+            given = list(ast.literal_eval(values))
+        except (ValueError, SyntaxError, TypeError):
+            raise config_module.ConfigError(f"--values {values!r}: not a Python list") from None
+    return formats.prepare(path, folder, values=given)
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:

@@ -37,14 +37,30 @@ class _Strict(BaseModel):
 
 
 class ProblemConfig(_Strict):
-    """spec: path of the spec file, relative to the experiment file.
-    inputs: the input set the search scores on.
+    """spec: the problem, relative to the experiment file: a spec file (native or
+      DeepMind's) or an OpenEvolve problem folder (funsearch/formats/).
+    inputs: the input set the search scores on; for a DeepMind spec file, the
+      inputs themselves (`inputs = [8]`), which become the input set "train".
     holdout: input sets the best program is scored on at the end (overfitting
-      shows as a gap between these and the training score)."""
+      shows as a gap between these and the training score).
+    format: "auto" (detected), "native", "deepmind" or "openevolve".
+    values: the given inputs of a DeepMind spec file (set from a list `inputs`).
+    metric: the OpenEvolve metric that is the score ("": combined_score)."""
 
     spec: str
     inputs: str = "train"
     holdout: list[str] = Field(default_factory=list)
+    format: Literal["auto", "native", "deepmind", "openevolve"] = "auto"
+    values: list[Any] = Field(default_factory=list)
+    metric: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _given_inputs(cls, data: Any) -> Any:
+        """`inputs = [8]` (DeepMind's inputs, given by the caller) is values."""
+        if isinstance(data, dict) and isinstance(data.get("inputs"), list):
+            data = {**data, "values": data["inputs"], "inputs": "train"}
+        return data
 
 
 class DatabaseConfig(_Strict):
@@ -277,7 +293,7 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     for dotted, value in overrides.items():
-        _set(data, dotted.split("."), value)
+        set_key(data, dotted, value)
     data.setdefault("base_dir", str(path.resolve().parent))
     _resolve_sampler_paths(data, Path(data["base_dir"]))
     return from_dict(data, source=str(path))
@@ -307,7 +323,9 @@ def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfi
         raise ConfigError(_describe(error, source)) from None
 
 
-def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Sets a dotted key ("scheduler.budget.samples") in a config's data."""
+    keys = dotted.split(".")
     for key in keys[:-1]:
         data = data.setdefault(key, {})
     data[keys[-1]] = value

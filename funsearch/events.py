@@ -106,6 +106,8 @@ class RunStart(Event):
     runtime: str
     samplers: list[str]
     version: int = VERSION  # of the event log; None in logs older than the field
+    format: str = "native"  # of the problem (funsearch/formats/): native, deepmind, openevolve
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the format means here
 
 
 @_kind("resume")
@@ -218,6 +220,7 @@ class Evaluation(Event):
     reason: str
     duration: float
     program: str
+    metrics: dict[str, dict[str, Any]] | None = None  # per input: the spec's metrics function
     stage: int | None = None
     audit: bool = False
 
@@ -228,7 +231,8 @@ class Evaluation(Event):
         return cls(sample=sample, sampler=sampler, hash=program_hash, duplicate=duplicate,
                    status=evaluation.status, score=evaluation.score, scores=evaluation.scores,
                    reason=evaluation.reason, duration=round(evaluation.duration, 6),
-                   program=program, stage=stage, audit=audit)
+                   program=program, metrics=evaluation.metrics,
+                   stage=stage, audit=audit)
 
 
 @_kind("stage")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from funsearch import cascades, events, runlog
+from funsearch import cascades, events, formats, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
@@ -52,10 +52,11 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         **backend_kwargs: Any) -> RunResult:
     """Runs an experiment to its budget and returns what it found. With `resume`
     (a run's log replayed, see funsearch/resume.py) it goes on with that run."""
-    spec = spec_module.load(config.spec_path())
-    config = cascades.resolve(config, spec)  # config.json says which stages ran
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
+    problem = prepare_problem(config, run_dir / "problem")
+    spec = formats.load(problem)
+    config = cascades.resolve(config, spec)  # config.json says which stages ran
     log = runlog.RunLog(run_dir)
     log.write_config(config.model_dump(mode="json"))
     if resume is not None:
@@ -67,7 +68,8 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         log.close()
         raise
     try:
-        start = {"name": config.name, "seed": config.seed, "spec": str(spec.path),
+        start = {"name": config.name, "seed": config.seed, "spec": str(problem.path),
+                 "format": problem.format, "notes": list(problem.notes),
                  "isolation": backend.isolation,
                  "isolation_detail": getattr(backend, "isolation_detail", ""),
                  "runtime": config.runtime.kind,
@@ -91,6 +93,9 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
                    for input_set, scores in held_out.items()}
         counters = dataclasses.asdict(engine.counters)
         report = _held_out_report(config, spec, best, held_out, log)
+        written = formats.write_back(problem, spec.evolve_name, best.source)
+        if written is not None:  # the best program in the problem's own format
+            log.write_file(*written)
         log.write(events.RunEnd(reason=reason, counters=counters, best_score=best.score,
                                 best_program_id=best.id, holdout=holdout))
         log.write_summary({"name": config.name, "seed": config.seed, "stop_reason": reason,
@@ -117,6 +122,13 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
     run_dir = Path(run_dir)
     config = config or load_config(run_dir, **overrides)
     return run(config, on_status, run_dir=run_dir, resume=replay(run_dir, config))
+
+
+def prepare_problem(config: ExperimentConfig, folder: Path) -> formats.Problem:
+    """The experiment's problem as a native spec (a peer format's derived files in
+    `folder`), with the inputs and metric the experiment gives it."""
+    return formats.prepare(config.spec_path(), folder, config.problem.format,
+                           config.problem.values, config.problem.metric)
 
 
 def _log_failed_start(log: runlog.RunLog, error: BaseException) -> None:

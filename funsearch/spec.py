@@ -23,8 +23,11 @@ from typing import Any
 
 from funsearch import code, parsing
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "cascade")
-SINGLE_ROLES = ("evolve", "run", "score", "summary", "cascade")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "metrics", "cascade")
+SINGLE_ROLES = ("evolve", "run", "score", "summary", "metrics", "cascade")
+# A spec that defines this module-level name gets each program's text in it,
+# in the sandbox: an OpenEvolve evaluator runs a file, not a function.
+PROGRAM_TEXT = "__funsearch_program__"
 
 
 class SpecError(ValueError):
@@ -46,6 +49,10 @@ class Specification:
       baselines: name -> program (the baseline renamed to `evolve_name`).
       initial_program: the evolved function as written in the file.
       module: the spec imported on the host (trusted: the user wrote it).
+      metrics_name: the host-side `@funsearch.metrics` function, if any.
+      wants_text: the spec defines PROGRAM_TEXT.
+      context: what a prompt shows above the versions, when not the spec's own
+        imports (a problem in a peer's format: funsearch/formats/).
       cascade_name: name of the `@funsearch.cascade` function, if any: it
         returns the stages of a cascade (config.StageConfig's keys), used when
         the experiment names none.
@@ -61,6 +68,9 @@ class Specification:
     baselines: dict[str, str]
     initial_program: str
     module: ModuleType
+    context: str | None = None
+    metrics_name: str | None = None
+    wants_text: bool = False
     cascade_name: str | None = None
 
     def inputs(self, name: str) -> dict[str, Any]:
@@ -83,6 +93,18 @@ class Specification:
             return {}
         return dict(getattr(self.module, self.summary_name)(input_set, scores))
 
+    def metrics(self, instance: Any, output: Any) -> dict[str, Any] | None:
+        """What the spec logs of an output beside its score (None: nothing)."""
+        if self.metrics_name is None:
+            return None
+        return dict(getattr(self.module, self.metrics_name)(instance, output))
+
+    def sandboxed(self, program: str) -> str:
+        """The text the sandbox runs for `program`: with its own text in
+        PROGRAM_TEXT when the spec asks for it."""
+        if not self.wants_text:
+            return program
+        return f"{program}\n{PROGRAM_TEXT} = {program!r}\n"
     def cascade(self) -> list[Any]:
         """The stages the spec's cascade function returns ([] without one)."""
         if self.cascade_name is None:
@@ -98,16 +120,12 @@ class Specification:
 
     def program_text(self, program: str) -> str:
         """The whole spec file with the evolved function replaced: runnable as is."""
-        tree = code.parse(self.source, str(self.path))
-        node = code.find_function(tree, self.evolve_name)
-        lines = self.source.splitlines(keepends=True)
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        decorators = "".join(lines[start : node.lineno - 1])
-        renamed = code.rename(program, code.function_name(program), self.evolve_name)
-        return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
+        return replace_function(self.source, str(self.path), self.evolve_name, program)
 
     def preface(self) -> str:
         """The spec's imports and module docstring: the context a prompt shows."""
+        if self.context is not None:
+            return self.context
         tree = code.parse(self.source, str(self.path))
         kept = [
             node
@@ -118,6 +136,17 @@ class Specification:
         doc = ast.get_docstring(tree)
         text = f'"""{doc}"""\n\n' if doc else ""
         return text + "".join(ast.unparse(node) + "\n" for node in kept)
+
+
+def replace_function(source: str, filename: str, name: str, program: str) -> str:
+    """`source` with its top-level function `name` (decorators kept) replaced by
+    `program`, renamed `name`; the rest of the text as it was."""
+    node = code.find_function(code.parse(source, filename), name)
+    lines = source.splitlines(keepends=True)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    decorators = "".join(lines[start : node.lineno - 1])
+    renamed = code.rename(program, code.function_name(program), name)
+    return "".join(lines[:start]) + decorators + renamed + "".join(lines[node.end_lineno :])
 
 
 class ScoreError(ValueError):
@@ -184,6 +213,8 @@ def load(path: str | Path) -> Specification:
         baselines=baselines,
         initial_program=parsing.function_source(source, evolve.name),
         module=module,
+        metrics_name=roles["metrics"][0].name if roles["metrics"] else None,
+        wants_text=hasattr(module, PROGRAM_TEXT),
         cascade_name=roles["cascade"][0].name if roles["cascade"] else None,
     )
 
@@ -231,6 +262,8 @@ def _import(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # DeepMind's spec files use `@funsearch.run` without importing funsearch.
+    module.funsearch = sys.modules["funsearch"]  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
