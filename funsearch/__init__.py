@@ -37,3 +37,6 @@ summary = _marker("summary")
 # Host-side only: (instance, output) -> {name: value} logged with the evaluation
 # (an OpenEvolve evaluator's metrics).
 metrics = _marker("metrics")
+# Host-side only: () -> the stages of a cascade (funsearch/cascades.py), cheapest
+# first, e.g. [{"inputs": 4, "rule": "top", "threshold": 0.5}].
+cascade = _marker("cascade")

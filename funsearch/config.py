@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from funsearch import dotted
+
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "ms": 0.001}
 
 
@@ -96,6 +98,60 @@ class EvaluatorConfig(_Strict):
     isolation: Literal["auto", "bwrap", "process"] = "auto"
 
 
+class StageConfig(_Strict):
+    """One filter stage of a cascade (funsearch/cascades.py), cheapest first.
+
+    inputs: the first `inputs` training inputs (an int: a slice of the training
+      set, cumulative, so a later stage runs only the inputs an earlier one did
+      not), or the name of another input set (its scores only filter: they are
+      not part of the program's score).
+    rule: when a program goes on: "margin", its mean on the stage is within
+      `threshold` x |best| of the island's best on the stage; "top", it ranks
+      in the top `threshold` fraction of the island's recent programs there.
+    threshold: the margin or fraction (larger lets more through); the
+      adaptive cascade moves it within `bounds`."""
+
+    inputs: int | str
+    rule: Literal["margin", "top"] = "top"
+    threshold: float = Field(0.5, gt=0)
+    bounds: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> StageConfig:
+        if isinstance(self.inputs, int) and self.inputs < 1:
+            raise ValueError("inputs: a slice of the training set needs at least 1 input")
+        if self.rule == "top" and self.threshold > 1:
+            raise ValueError("threshold: a top fraction is at most 1")
+        low, high = self.limits()
+        if not low <= self.threshold <= high:
+            raise ValueError(f"threshold: {self.threshold} is outside bounds [{low}, {high}]")
+        return self
+
+    def limits(self) -> tuple[float, float]:
+        """Where the adaptive cascade may move the threshold."""
+        if self.bounds is not None:
+            return self.bounds
+        return (0.05, 1.0) if self.rule == "top" else (0.001, 1.0)
+
+
+class CascadeConfig(_Strict):
+    """mode: "off" (every program on the whole training set), "fixed" (the
+      stages' thresholds as written) or "adaptive" (the scheduler moves them:
+      funsearch/scheduling/cascade.py).
+    stages: the filter stages; empty: the spec's `@funsearch.cascade`, if any
+      (none: no cascade). After the last, a program runs on the rest of the
+      training set and is registered.
+    audit: share of stopped programs evaluated in full anyway: how often a
+      stop loses an improvement is measured on them.
+    min_band: programs near a threshold the adaptive cascade waits for
+      before moving it."""
+
+    mode: Literal["off", "fixed", "adaptive"] = "adaptive"
+    stages: list[StageConfig] = Field(default_factory=list)
+    audit: float = Field(0.1, ge=0, le=1)
+    min_band: int = Field(12, ge=1)
+
+
 class SamplerConfig(_Strict):
     """One proposer. Backends: mutation (no model), openai, vllm, replay.
     settings: backend-specific options, validated by the backend.
@@ -152,7 +208,12 @@ class SchedulerConfig(_Strict):
       under that bound so the evaluators stay `target_utilization` busy without
       a long queue (false: always max_in_flight).
     log_decisions, log_period: a "scheduler" event per this many decisions or
-      seconds, whichever comes first."""
+      seconds, whichever comes first.
+    adapt_samples_per_prompt: for samplers whose backend makes several samples
+      of one prompt cheaper than as many prompts (openai, vllm: one request
+      with n), ask each prompt for the number of samples, 1 to the sampler's
+      samples_per_prompt, with the most improvements per cost as measured
+      (funsearch/scheduling/request_size.py)."""
 
     policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
     weights: dict[str, float] = Field(default_factory=dict)
@@ -166,6 +227,7 @@ class SchedulerConfig(_Strict):
     target_utilization: float = Field(0.9, gt=0, le=1)
     log_decisions: int = Field(100, ge=1)
     log_period: Duration = 1.0
+    adapt_samples_per_prompt: bool = False
 
     @model_validator(mode="after")
     def _weights_valid(self) -> SchedulerConfig:
@@ -197,6 +259,7 @@ class ExperimentConfig(_Strict):
     problem: ProblemConfig
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     samplers: list[SamplerConfig] = Field(
         default_factory=lambda: [SamplerConfig(name="mutation", backend="mutation")]
     )
@@ -245,64 +308,28 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """KEY=VALUE of `--set`: the value read as TOML would read it (8, 0.5,
-    true, "x", [1, 2]), else as text, so `wall=5m` needs no quotes."""
-    key, equals, value = text.partition("=")
-    key, value = key.strip(), value.strip()
-    if not equals or not key or not re.fullmatch(r"[\w.-]+", key):
-        raise ConfigError(f"--set {text!r}: write KEY=VALUE with a dotted KEY, "
-                          "e.g. --set scheduler.budget.wall=5m")
+    """KEY=VALUE of `--set` (dotted.parse_assignment), or ConfigError."""
     try:
-        return key, tomllib.loads(f"value = {value}")["value"]
-    except tomllib.TOMLDecodeError:
-        return key, value
+        return dotted.parse_assignment(text)
+    except dotted.DottedKeyError as error:
+        raise ConfigError(str(error)) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> set[str]:
-    """Sets dotted keys in a config's data; returns them as the errors of the
-    model name keys (samplers by index)."""
-    return {_set(data, dotted, value) for dotted, value in overrides.items()}
-
-
-def _set(data: dict[str, Any], dotted: str, value: Any) -> str:
-    """Sets one dotted key; list items by index or, for samplers, by name."""
-    node: Any = data
-    parts = dotted.split(".")
-    path: list[str] = []
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            part = _list_index(node, part, dotted)
-        elif not isinstance(node, dict):
-            raise ConfigError(f"command line: key '{dotted}': '{'.'.join(path)}' is "
-                              f"{node!r}, not a table with keys")
-        elif not last and part not in node:
-            node[part] = _default_list(part) if depth == 0 else {}
-        path.append(str(part))
-        if last:
-            node[part] = value
-        else:
-            node = node[part]
-    return ".".join(path)
-
-
-def _list_index(items: list[Any], part: str, dotted: str) -> int:
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    names = [item.get("name") for item in items if isinstance(item, dict)]
-    if part in names:
-        return names.index(part)
-    raise ConfigError(f"command line: key '{dotted}': no item '{part}' (give an index "
-                      f"below {len(items)} or a name: {', '.join(map(str, names)) or 'none'})")
+    """Sets dotted keys in a config's data (a sampler by index or name);
+    returns them as the model's errors name keys (samplers by index)."""
+    try:
+        return {dotted.set_key(data, key, value, _default_list)
+                for key, value in overrides.items()}
+    except dotted.DottedKeyError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _default_list(key: str) -> Any:
     """A top-level list the file leaves out, as its default (the default
     sampler), so `samplers.0.settings.x` can be set without writing it."""
     field = ExperimentConfig.model_fields.get(key)
-    if field is None or field.default_factory is None:
-        return {}
-    default = field.default_factory()
+    default = field.default_factory() if field is not None and field.default_factory else {}
     if isinstance(default, list):
         return [item.model_dump(exclude_unset=True) if isinstance(item, BaseModel) else item
                 for item in default]

@@ -74,10 +74,12 @@ class Evaluator:
             self._instances[input_set] = self._spec.inputs(input_set)
         return self._instances[input_set]
 
-    def submit(self, program: str, input_set: str | None = None) -> concurrent.futures.Future:
-        """Starts an evaluation; the future's result is an Evaluation."""
+    def submit(self, program: str, input_set: str | None = None,
+               input_ids: list[str] | None = None) -> concurrent.futures.Future:
+        """Starts an evaluation; the future's result is an Evaluation.
+        `input_ids`: only these inputs of the set (a cascade's stage), else all."""
         input_set = input_set or self._input_set
-        ids = list(self.instances(input_set))
+        ids = list(self.instances(input_set)) if input_ids is None else list(input_ids)
         started = time.monotonic()
         outcome_future = self._pool.submit(self._spec.sandboxed(program), self._spec.evolve_name,
                                            input_set, ids)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from funsearch import events, formats, preflight, results, runlog
+from funsearch import cascades, events, formats, preflight, results, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
@@ -65,8 +65,8 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
     try:
-        problem, spec, problem_hash = _checked_problem(config, run_dir,
-                                                       backend_kwargs.get("samplers") or ())
+        config, problem, spec, problem_hash = _checked_problem(
+            config, run_dir, backend_kwargs.get("samplers") or ())
     except BaseException:
         if fresh:  # it never started, and has nothing to say: no directory is left
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -115,15 +115,18 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
 
 
 def _checked_problem(config: ExperimentConfig, run_dir: Path, made: Any
-                     ) -> tuple[formats.Problem, spec_module.Specification, str]:
-    """The problem prepared in the run directory (a peer format's derived files
-    go there), its spec checked against the experiment, and its hash (which
-    runs `compare` puts side by side; building the training inputs here makes
-    a failure in them an error before the run starts)."""
+                     ) -> tuple[ExperimentConfig, formats.Problem, spec_module.Specification, str]:
+    """The config with its cascade resolved (config.json says which stages
+    ran), the problem prepared in the run directory (a peer format's derived
+    files go there), its spec checked against the experiment, and its hash
+    (which runs `compare` puts side by side; building the training inputs
+    here makes a failure in them an error before the run starts)."""
     problem = prepare_problem(config, run_dir / "problem")
     spec = formats.load(problem)
+    config = cascades.resolve(config, spec)
     preflight.check(config, spec, made=made)
-    return problem, spec, spec.problem_hash(config.problem.inputs, formats.scored_files(problem))
+    problem_hash = spec.problem_hash(config.problem.inputs, formats.scored_files(problem))
+    return config, problem, spec, problem_hash
 
 
 def _finish(config: ExperimentConfig, problem: formats.Problem, spec: spec_module.Specification,

@@ -5,9 +5,11 @@ included) leaves `events.jsonl` complete up to its last whole line; replaying
 its registration and reset events in order rebuilds the programs database
 (every program registered before the kill, on its island, with its id), and
 the other events give back the counters, the budget spent (samples, GPU time,
-wall time) and the evaluation cache. experiment.resume then goes on with the
-same config and the budget left, appending to the same log after a "resume"
-event.
+wall time) and the evaluation cache. A cascade (funsearch/cascades.py) is
+rebuilt by folding every event into it as the run did when it wrote them, so
+its references, measurements and thresholds are those the run had.
+experiment.resume then goes on with the same config and the budget left,
+appending to the same log after a "resume" event.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from funsearch import cascades, events, outcomes, runlog
 from funsearch import config as config_module
-from funsearch import events, outcomes, runlog
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Reset
@@ -85,7 +87,10 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     judge = outcomes.Judge()
     learnt: list[Outcome] = []
     request_sizes = {sampler.name: sampler.samples_per_prompt for sampler in config.samplers}
+    folded = cascades.Cascade.of(config)
     for event in events.read(run_dir):
+        if folded is not None:
+            folded.apply(event)
         judged = judge.add(event)
         if judged is not None:
             learnt.append(_outcome(judged, request_sizes))
@@ -125,7 +130,7 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     spent.wall += last_t - session_start
     learnt += [_outcome(judged, request_sizes) for judged in judge.finish()]
-    progress = Progress(counters, spent, next_sample, best_score, cache, learnt)
+    progress = Progress(counters, spent, next_sample, best_score, cache, learnt, folded)
     return Replayed(database, progress, spec, sessions, len(open_samples), end_reason)
 
 
@@ -142,7 +147,10 @@ def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:
     """A judged sample as the scheduler learns it."""
     sample = judged.sample
     return Outcome(sample.sampler, _cost(sample, request_sizes), judged.improved,
-                   judged.evaluation_seconds)
+                   judged.evaluation_seconds,
+                   sample.sample - (sample.request_id if sample.request_id is not None
+                                    else sample.sample),
+                   sample.request or request_sizes.get(sample.sampler, 1))
 
 
 def _count_evaluation(event: events.Evaluation, counters: Counters,
@@ -156,6 +164,8 @@ def _count_evaluation(event: events.Evaluation, counters: Counters,
             counters.evaluated += 1
         if outcomes.failed(event.status):
             counters.failed += 1
+        elif not outcomes.scored(event.status):
+            counters.stopped += 1
     if not event.duplicate and outcomes.remembered(event.status):
         cache[event.hash] = Evaluation(event.status, event.scores, event.reason or "",
                                        event.duration or 0.0, input_set)

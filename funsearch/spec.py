@@ -25,8 +25,8 @@ from typing import Any
 
 from funsearch import code, parsing
 
-ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "metrics")
-SINGLE_ROLES = ("evolve", "run", "score", "summary", "metrics")
+ROLES = ("evolve", "run", "score", "inputs", "baseline", "summary", "metrics", "cascade")
+SINGLE_ROLES = ("evolve", "run", "score", "summary", "metrics", "cascade")
 # A spec that defines this module-level name gets each program's text in it,
 # in the sandbox: an OpenEvolve evaluator runs a file, not a function.
 PROGRAM_TEXT = "__funsearch_program__"
@@ -55,6 +55,9 @@ class Specification:
       wants_text: the spec defines PROGRAM_TEXT.
       context: what a prompt shows above the versions, when not the spec's own
         imports (a problem in a peer's format: funsearch/formats/).
+      cascade_name: name of the `@funsearch.cascade` function, if any: it
+        returns the stages of a cascade (config.StageConfig's keys), used when
+        the experiment names none.
     """
 
     path: Path
@@ -70,6 +73,7 @@ class Specification:
     context: str | None = None
     metrics_name: str | None = None
     wants_text: bool = False
+    cascade_name: str | None = None
 
     def inputs(self, name: str) -> dict[str, Any]:
         """The input set `name` as {input id: instance}."""
@@ -103,6 +107,15 @@ class Specification:
         if not self.wants_text:
             return program
         return f"{program}\n{PROGRAM_TEXT} = {program!r}\n"
+    def cascade(self) -> list[Any]:
+        """The stages the spec's cascade function returns ([] without one)."""
+        if self.cascade_name is None:
+            return []
+        stages = getattr(self.module, self.cascade_name)()
+        if not isinstance(stages, (list, tuple)):
+            raise SpecError(f"{self.path}: '{self.cascade_name}' must return a list of stages, "
+                            f"not {type(stages).__name__}")
+        return list(stages)
 
     def problem_hash(self, input_set: str, beside: tuple[Path, ...] = ()) -> str:
         """What makes two runs' scores comparable, as a short hash: the spec's
@@ -227,6 +240,7 @@ def load(path: str | Path) -> Specification:
         module=module,
         metrics_name=roles["metrics"][0].name if roles["metrics"] else None,
         wants_text=hasattr(module, PROGRAM_TEXT),
+        cascade_name=roles["cascade"][0].name if roles["cascade"] else None,
     )
 
 

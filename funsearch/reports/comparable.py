@@ -17,11 +17,13 @@ import copy
 import difflib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
+from funsearch import dotted
 from funsearch.config import ExperimentConfig, SamplerConfig, model_in
 from funsearch.reports.rundata import RunData
 
@@ -52,13 +54,37 @@ def split_started(runs: Iterable[RunData]) -> tuple[list[RunData], list[tuple[Ru
     return kept, left_out
 
 
+def problem_of(run: RunData) -> str:
+    """What the run's scores are scores of: the spec and training inputs by
+    content hash (spec.problem_hash), or in older logs the spec's path and
+    the input set's name."""
+    if run.start is not None and run.start.problem:
+        return str(run.start.problem)
+    return f"{_spec(run)} on '{_inputs(run)}'"
+
+
+def problem_label(run: RunData) -> str:
+    """The problem in words: the spec file's (or folder's) name and the training set."""
+    return f"{Path(_spec(run)).name} on '{_inputs(run)}'"
+
+
+def _spec(run: RunData) -> str:
+    return str((run.start.spec if run.start else None)
+               or (run.config.get("problem") or {}).get("spec", "?"))
+
+
+def _inputs(run: RunData) -> str:
+    return str((run.start.inputs if run.start else None)
+               or (run.config.get("problem") or {}).get("inputs", "train"))
+
+
 def by_problem(runs: list[RunData]) -> dict[str, list[RunData]]:
     """The runs of each problem, the most runs first, labelled in words (the
     spec's name and training set; the hash too where two problems share those)."""
     problems: dict[str, list[RunData]] = {}
     for run in runs:
-        problems.setdefault(run.problem, []).append(run)
-    labels = [members[0].problem_label for members in problems.values()]
+        problems.setdefault(problem_of(run), []).append(run)
+    labels = [problem_label(members[0]) for members in problems.values()]
     labelled = {}
     for (key, members), label in zip(problems.items(), labels, strict=True):
         if labels.count(label) > 1:
@@ -67,24 +93,11 @@ def by_problem(runs: list[RunData]) -> dict[str, list[RunData]]:
     return dict(sorted(labelled.items(), key=lambda item: -len(item[1])))
 
 
-def config_value(config: dict[str, Any], key: str) -> Any:
-    """The value at a dotted key (list items by index: `samplers.0.model`)."""
-    node: Any = config
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise KeyError(key)
-    return node
-
-
 def setting(config: dict[str, Any], key: str) -> Any:
     """The run's value at a dotted key, its default where the config leaves it
     out, or ABSENT where nothing gives one."""
     try:
-        return config_value(config, key)
+        return dotted.get(config, key)
     except KeyError:
         pass
     value = _default(config, key.split("."))
@@ -131,7 +144,7 @@ def _field_default(field: Any, rest: list[str]) -> Any:
         return _MISSING
     value = to_jsonable_python(field.get_default(call_default_factory=True))
     try:
-        return config_value(value, ".".join(rest)) if rest else value
+        return dotted.get(value, ".".join(rest)) if rest else value
     except KeyError:
         return _MISSING
 

@@ -121,6 +121,11 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
                              f"{fmt_seconds(run.evaluation_seconds)} in the sandbox" + (
                                  f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"
                                  if run.evaluation_cpu_seconds else ""))
+    head.add_row("evaluation", f"{fmt(run.evaluation_per_sample, 3)} sandbox seconds per "
+                               f"proposal, {fmt(run.evaluation_per_improvement, 3)} per "
+                               f"improvement ({run.improvements} improvements)")
+    if run.stages:
+        head.add_row("cascade", _cascade_lines(run))
     head.add_row("events", ", ".join(f"{kind} {n}" for kind, n in run.kinds.most_common()))
     if run.stalls:  # a sampler that only repeated or failed for a while (funsearch/stall.py)
         head.add_row("stalls", "\n".join(f"after {samples} samples: {message}"
@@ -154,6 +159,26 @@ def _references(run: RunData) -> list[tuple[str, dict[str, float | None]]]:
         found.append((f"baseline {name}", {s: number((figures or {}).get("score"))
                                            for s, figures in (sets or {}).items()}))
     return found
+
+
+def _cascade_lines(run: RunData) -> str:
+    """Per stage what its rule did and, at the end, its threshold and the
+    improvements its stops are estimated to have lost (scheduling/cascade.py)."""
+    summary = (run.cascade or {}).get("stages") or []
+    lines = []
+    for stage, verdicts in sorted(run.stages.items()):
+        judged = sum(verdicts[key] for key in ("passed", "stopped", "audited", "failed"))
+        line = (f"stage {stage}: {verdicts['passed']} passed, {verdicts['stopped']} stopped, "
+                f"{verdicts['audited']} audited of {judged}; "
+                f"{fmt(verdicts['seconds'] / judged if judged else None, 3)} s each")
+        if stage < len(summary):
+            figures = summary[stage]
+            line += (f"; threshold {fmt(figures.get('threshold'), 3)} "
+                     f"({figures.get('changes', 0)} changes), audited improved "
+                     f"{figures.get('audited_improved', 0)}, est. lost improvements "
+                     f"{fmt(figures.get('lost'), 3)}")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _best_table(run: RunData, rows: int) -> Table:

@@ -103,6 +103,8 @@ class RunData:
     holdout: dict[str, float | None] = dataclasses.field(default_factory=dict)
     kinds: Counter = dataclasses.field(default_factory=Counter)
     stalls: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (samples, message)
+    stages: dict[int, Counter] = dataclasses.field(default_factory=dict)  # stage -> verdicts
+    cascade: dict[str, Any] | None = None  # the cascade_summary scheduler event's fields
 
     @property
     def name(self) -> str:
@@ -118,27 +120,6 @@ class RunData:
         return self.end is None and self.failed_start is None
 
     @property
-    def problem(self) -> str:
-        """What the run's scores are scores of: the spec and training inputs by
-        content hash (spec.problem_hash), or in older logs the spec's path and
-        the input set's name."""
-        if self.start is not None and self.start.problem:
-            return str(self.start.problem)
-        spec = (self.start.spec if self.start else None) or \
-            (self.config.get("problem") or {}).get("spec", "?")
-        inputs = (self.config.get("problem") or {}).get("inputs", "train")
-        return f"{spec} on '{inputs}'"
-
-    @property
-    def problem_label(self) -> str:
-        """The problem in words: the spec file's name and the training set."""
-        spec = Path(str((self.start.spec if self.start else None)
-                        or (self.config.get("problem") or {}).get("spec", "?"))).name
-        inputs = (self.start.inputs if self.start else None) or \
-            (self.config.get("problem") or {}).get("inputs", "train")
-        return f"{spec} on '{inputs}'"
-
-    @property
     def best_score(self) -> float | None:
         return self.best[-1].score if self.best else None
 
@@ -148,6 +129,15 @@ class RunData:
         for (outcome, _), n in self.outcomes.items():
             by_outcome[outcome] += n
         return _valid_rate(by_outcome)
+
+    @property
+    def evaluation_per_sample(self) -> float | None:
+        """Sandbox seconds per proposal."""
+        return self.evaluation_seconds / self.samples if self.samples else None
+
+    @property
+    def evaluation_per_improvement(self) -> float | None:
+        return self.evaluation_seconds / self.improvements if self.improvements else None
 
     @property
     def improvements_per_1k(self) -> float | None:
@@ -182,7 +172,8 @@ def _valid_rate(outcomes: Counter) -> float | None:
     """Samples that became a scored program (duplicates included), out of the
     samples with an outcome so far (a live run has some in flight)."""
     decided = sum(outcomes[outcome] for outcome in OUTCOMES)
-    return (outcomes["valid"] + outcomes["duplicate"]) / decided if decided else None
+    scored = outcomes["valid"] + outcomes["duplicate"] + outcomes["stopped"]
+    return scored / decided if decided else None
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -335,8 +326,20 @@ class _Folder:
         outcome = outcomes.category(event)
         reason = {"invalid": f"{event.status}: {reason_key(event.reason)}",
                   "duplicate": "same normal form as an earlier program",
+                  "stopped": f"by the rule of cascade stage {event.stage}",
                   "valid": "scored"}[outcome]
         self._count(event.sampler, outcome, reason)
+
+    def _stage(self, event: events.Stage) -> None:
+        verdicts = self.run.stages.setdefault(int(event.stage or 0), Counter())
+        verdict = ("passed" if event.passed else "audited" if event.audit
+                   else "stopped" if event.status == "ok" else "failed")
+        verdicts[verdict] += 1
+        verdicts["seconds"] += number(event.duration) or 0.0
+
+    def _scheduler(self, event: events.Scheduler) -> None:
+        if event.action == "cascade_summary":
+            self.run.cascade = dict(event.extra)
 
     def _sampler_error(self, event: events.SamplerError) -> None:
         self._sampler(event.sampler).errors += 1

@@ -76,7 +76,7 @@ def test_an_unknown_top_level_key_lists_the_known_ones(tmp_path):
         config.load(path)
     assert str(raised.value) == (
         f"{path}: unknown key 'sede' (known: name, seed, out, problem, database, evaluator, "
-        "samplers, scheduler, runtime)")
+        "cascade, samplers, scheduler, runtime)")
 
 
 def test_an_unknown_nested_key_lists_the_keys_of_its_table(tmp_path):
