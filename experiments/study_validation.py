@@ -8,7 +8,7 @@ Two kinds of worlds, each with several arms (configurations):
   s(c) = s_inf - a (c/B)^-alpha plus a seed deviation that wanders along
   log-compute, with known parameters: the fits' model is exactly right, so
   this measures the design and the calibration of the Laplace intervals;
-- simulator worlds (funsearch/simulation.py): every arm is a simulated
+- simulator worlds (funsearch/scheduling/simulation.py): every arm is a simulated
   sampler (latency, chance of an improvement and how fast it falls, samples
   per prompt) on simulated evaluators; compute is the scheduler's unit
   (GPU-seconds of the proposals plus evaluation seconds), and the truth at B
@@ -81,7 +81,7 @@ def simulator_world(rng: np.random.Generator, arms: int, bank: int, budget: floa
     """Simulated samplers whose bigger latency buys a better chance of an
     improvement that lasts longer: which one wins at B is not obvious."""
     from funsearch.config import SchedulerConfig
-    from funsearch.simulation import SimulatedSampler, Simulation
+    from funsearch.scheduling.simulation import SimulatedSampler, Simulation
 
     curves: dict[str, list[RunCurve]] = {}
     for k in range(arms):

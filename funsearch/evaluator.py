@@ -24,12 +24,15 @@ class Evaluation:
 
     Attributes:
       status: the sandbox outcome ("ok", "timeout", "memory", "crashed",
-        "error", "forbidden", "invalid_output"); "ok" only when every input
-        produced a valid, finite score.
+        "error", "forbidden", "invalid_output", "output_limit"); "ok" only
+        when every input produced a valid, finite score. Any other is a
+        failed evaluation of the program, logged with its reason.
       scores: input id -> score when status is "ok".
       reason: why not ok, in words.
       duration: wall seconds in the sandbox.
       input_set: the input set evaluated.
+      metrics: input id -> what the spec's metrics function logs of its output
+        (an OpenEvolve evaluator's metrics); None without one.
     """
 
     status: str
@@ -37,6 +40,7 @@ class Evaluation:
     reason: str = ""
     duration: float = 0.0
     input_set: str = ""
+    metrics: dict[str, dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,12 +74,15 @@ class Evaluator:
             self._instances[input_set] = self._spec.inputs(input_set)
         return self._instances[input_set]
 
-    def submit(self, program: str, input_set: str | None = None) -> concurrent.futures.Future:
-        """Starts an evaluation; the future's result is an Evaluation."""
+    def submit(self, program: str, input_set: str | None = None,
+               input_ids: list[str] | None = None) -> concurrent.futures.Future:
+        """Starts an evaluation; the future's result is an Evaluation.
+        `input_ids`: only these inputs of the set (a cascade's stage), else all."""
         input_set = input_set or self._input_set
-        ids = list(self.instances(input_set))
+        ids = list(self.instances(input_set)) if input_ids is None else list(input_ids)
         started = time.monotonic()
-        outcome_future = self._pool.submit(program, self._spec.evolve_name, input_set, ids)
+        outcome_future = self._pool.submit(self._spec.sandboxed(program), self._spec.evolve_name,
+                                           input_set, ids)
         result: concurrent.futures.Future = concurrent.futures.Future()
 
         def done(future: concurrent.futures.Future) -> None:
@@ -104,14 +111,19 @@ class Evaluator:
                               reason=f"{len(outputs)} outputs for {len(ids)} inputs")
         instances = self.instances(input_set)
         scores: dict[str, float] = {}
+        metrics: dict[str, dict[str, Any]] = {}
         for input_id, output in zip(ids, outputs, strict=True):
             try:
                 scores[input_id] = self._spec.score(instances[input_id], output)
+                logged = self._spec.metrics(instances[input_id], output)
+                if logged is not None:
+                    metrics[input_id] = logged
             except Exception as error:  # untrusted output: any failure to score it is invalid
                 reason = f"input {input_id}: {type(error).__name__}: {error}"[:300]
                 return Evaluation("invalid_output", reason=reason, duration=duration,
                                   input_set=input_set)
-        return Evaluation("ok", scores, duration=duration, input_set=input_set)
+        return Evaluation("ok", scores, duration=duration, input_set=input_set,
+                          metrics=metrics or None)
 
 
 def make_pool(spec: Specification, workers: int, timeout: float, memory_mb: int,
@@ -133,12 +145,48 @@ class ProgramScore:
     summary: dict[str, float]
 
 
+# How a program failed, as the reason it is skipped on later input sets.
+_FAILED_AS = {"timeout": "timed out", "output_limit": "printed past the output limit",
+              "memory": "ran out of memory", "error": "raised an error", "crashed": "crashed",
+              "forbidden": "made a blocked system call", "invalid_output": "gave invalid output",
+              "lost": "was lost by its evaluator"}
+SKIPPED = "skipped"  # not a sandbox status: the program was not run on this input set
+
+
+def score_input_sets(evaluator: Evaluator, programs: dict[str, str], input_sets: list[str],
+                     keep_going: bool = False) -> Iterator[list[ProgramScore]]:
+    """The programs' rows, one list per input set as soon as that set is done.
+
+    The programs of one set are evaluated side by side (as many at once as the
+    pool has workers). A program that failed on a set is not run on the later
+    ones unless `keep_going`: a program that loops would only cost another
+    timeout there. Its rows there say why (status "skipped")."""
+    failed: dict[str, tuple[str, str]] = {}  # label -> (status, input set) of its failure
+    for input_set in input_sets:
+        futures = {label: evaluator.submit(program, input_set)
+                   for label, program in programs.items() if label not in failed}
+        rows = []
+        for label in programs:
+            if label in failed:
+                rows.append(ProgramScore(label, input_set, _skipped(failed[label], input_set), {}))
+                continue
+            evaluation = futures[label].result()
+            if not evaluation.ok and not keep_going:
+                failed[label] = (evaluation.status, input_set)
+            figures = evaluator.spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
+            rows.append(ProgramScore(label, input_set, evaluation, figures))
+        yield rows
+
+
+def _skipped(failure: tuple[str, str], input_set: str) -> Evaluation:
+    status, failed_on = failure
+    how = _FAILED_AS.get(status, f"failed ({status})")
+    return Evaluation(SKIPPED, reason=f"{how} on '{failed_on}'", input_set=input_set)
+
+
 def score_programs(evaluator: Evaluator, programs: dict[str, str],
                    input_sets: list[str]) -> Iterator[ProgramScore]:
     """Scores each program on each input set in the sandbox, with the spec's
     summary figures (e.g. the gap to a reference) beside the mean score."""
-    for input_set in input_sets:
-        for label, program in programs.items():
-            evaluation = evaluator.evaluate(program, input_set)
-            figures = evaluator.spec.summary(input_set, evaluation.scores) if evaluation.ok else {}
-            yield ProgramScore(label, input_set, evaluation, figures)
+    for rows in score_input_sets(evaluator, programs, input_sets, keep_going=True):
+        yield from rows

@@ -11,7 +11,9 @@ Host side: `pool.SandboxPool(spec_path, workers, limits, isolation)` with
 - worker.py      the warm worker (run as a script, standard library only): imports
                  the spec once with a stub `funsearch`, builds input sets on use.
 - child.py       one evaluation: a child forked ahead of its request, jailed, run,
-                 judged (ok / error / memory / crashed / forbidden / timeout ...).
+                 judged (ok / error / memory / crashed / forbidden / timeout /
+                 output_limit ...).
+- streams.py     the worker's reading of a child's result and output under their caps.
 - isolation.py   the layers: bubblewrap around workers; rlimits, uid drop and a
                  seccomp filter inside every evaluation.
 

@@ -30,13 +30,12 @@ import time
 from typing import Any
 
 import isolation
+from streams import LENGTH, READ, Streams, whole
 
 DETAIL_CHARS = 1000
 FORBIDDEN = "blocked system call (new process, exec, socket, signal or ptrace)"
-_READ = 1 << 20
 _PIPE_BYTES = 1 << 20  # big outputs pass in fewer context switches
 _MAX_FD = 1 << 20  # close_range(2) makes a large bound cheap
-_LENGTH = 8
 
 
 class Child:
@@ -105,15 +104,11 @@ class Child:
 
     def _collect(self, limits: dict[str, Any], start: float) -> tuple[dict, bytes]:
         """Drains the pipes under the deadline and the caps until a whole result
-        is in or the child has ended."""
-        output_cap = limits["output_bytes"]
-        caps = [limits["result_bytes"] + 1 + _LENGTH, output_cap, output_cap]
-        data = [bytearray(), bytearray(), bytearray()]
-        truncated = [False, False, False]
+        is in, the child has ended, or it has printed past the output cap."""
+        streams = Streams(self.readers, limits)
         deadline = start + limits["timeout"]
         poller = select.poll()
-        open_fds = {fd: index for index, fd in enumerate(self.readers)}
-        for fd in open_fds:
+        for fd in streams.open:
             poller.register(fd, select.POLLIN)
         if self.pidfd is not None:
             poller.register(self.pidfd, select.POLLIN)
@@ -124,47 +119,52 @@ class Child:
                 verdict = "timeout"
                 break
             wait_ms = math.ceil(remaining * 1000)
-            if self.pidfd is None and not open_fds:
+            if self.pidfd is None and not streams.open:
                 wait_ms = min(wait_ms, 5)  # no pidfd: look again shortly
             for fd, _ in poller.poll(wait_ms):
                 if fd == self.pidfd:
                     poller.unregister(fd)
                     self.status = _reap(self.pid, block=True)
-                    continue
-                index = open_fds.get(fd)
-                if index is None:
-                    continue
-                chunk = os.read(fd, _READ)
-                if not chunk:
+                elif fd in streams.open and not streams.take(fd):
                     poller.unregister(fd)
-                    del open_fds[fd]
-                    continue
-                _keep(data, truncated, caps, index, chunk)
-            if truncated[0]:
-                verdict = "too_big"
-            elif _whole(data[0]) or (self.status is not None and not open_fds):
-                verdict = "done"
-            elif self.pidfd is None and self.status is None and not open_fds:
-                self.status = _reap(self.pid, block=False)
-        if _whole(data[0]):
+            verdict = self._verdict(streams)
+        if verdict == "done" and streams.result_whole():
             # The program returned: take what it printed so far; a thread it
             # left behind is killed with it, unread.
-            for fd, index in list(open_fds.items()):
-                _drain(fd, index, data, truncated, caps)
-        duration = time.monotonic() - start
-        printed = [_text(data[1], truncated[1]), _text(data[2], truncated[2])]
+            streams.drain()
+        return self._conclude(verdict, streams, time.monotonic() - start, limits)
+
+    def _verdict(self, streams: Streams) -> str | None:
+        """Whether to stop reading now, and why; None to read on."""
+        if streams.result_too_big():
+            return "too_big"
+        if streams.flooded() is not None:
+            return "output_limit"  # stopped now, not read and dropped until the deadline
+        if streams.result_whole() or (self.status is not None and not streams.open):
+            return "done"
+        if self.pidfd is None and self.status is None and not streams.open:
+            self.status = _reap(self.pid, block=False)
+        return None
+
+    def _conclude(
+        self, verdict: str, streams: Streams, duration: float, limits: dict[str, Any]
+    ) -> tuple[dict, bytes]:
+        printed = streams.printed()
+        flood = streams.flooded()
         if verdict == "timeout":
             detail = f"exceeded the {limits['timeout']:g} s wall-clock limit"
             return _header("timeout", detail, duration, *printed), b""
         if verdict == "too_big":
             detail = f"result larger than the limit of {limits['result_bytes']} bytes"
             return _header("invalid_output", detail, duration, *printed), b""
-        return _judge(self.status, bytes(data[0]), duration, printed, limits)
+        if flood is not None:  # also when it returned but had printed past the cap
+            return _header("output_limit", streams.flood_detail(flood), duration, *printed), b""
+        return _judge(self.status, streams.result, duration, printed, limits)
 
 
 def _judge(status: int | None, result: bytes, duration: float, printed: list[str], limits):
-    if _whole(result):
-        tag, body = result[:1], result[1 + _LENGTH :]
+    if whole(result):
+        tag, body = result[:1], result[1 + LENGTH :]
         if tag == b"O":
             return _header("ok", "", duration, *printed, payload=len(body)), body
         kind = {b"E": "error", b"M": "memory"}.get(tag, "invalid_output")
@@ -324,7 +324,7 @@ def _where(error: BaseException, spec_file: str | None) -> str:
 
 
 def _tagged(tag: bytes, data: bytes) -> bytes:
-    return tag + len(data).to_bytes(_LENGTH, "big") + data
+    return tag + len(data).to_bytes(LENGTH, "big") + data
 
 
 def _report(message: bytes) -> None:
@@ -335,35 +335,9 @@ def _report(message: bytes) -> None:
 # --- helpers ----------------------------------------------------------------------
 
 
-def _whole(result: bytearray | bytes) -> bool:
-    return (
-        len(result) > _LENGTH
-        and int.from_bytes(result[1 : 1 + _LENGTH], "big") == len(result) - 1 - _LENGTH
-    )
-
-
-def _keep(data: list, truncated: list, caps: list, index: int, chunk: bytes) -> None:
-    room = caps[index] - len(data[index])
-    if room > 0:
-        data[index] += chunk[:room]
-    if len(chunk) > room:
-        truncated[index] = True
-
-
-def _drain(fd: int, index: int, data: list, truncated: list, caps: list) -> None:
-    """What is in the pipe now, without waiting (a few reads at most)."""
-    for _ in range(8):
-        if not select.select([fd], [], [], 0)[0]:
-            return
-        chunk = os.read(fd, _READ)
-        if not chunk:
-            return
-        _keep(data, truncated, caps, index, chunk)
-
-
 def _read_all(fd: int) -> bytes:
     parts = []
-    while chunk := os.read(fd, _READ):
+    while chunk := os.read(fd, READ):
         parts.append(chunk)
     return b"".join(parts)
 
@@ -409,11 +383,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def _text(data: bytearray, truncated: bool) -> str:
-    text = data.decode("utf-8", errors="replace")
-    return text + "\n[... truncated]" if truncated else text
 
 
 def _header(status: str, detail: str = "", duration: float = 0.0, stdout: str = "",

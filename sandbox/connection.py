@@ -21,7 +21,16 @@ from typing import Any
 
 from sandbox import isolation
 
-STATUSES = ("ok", "timeout", "memory", "crashed", "error", "invalid_output", "forbidden")
+STATUSES = (
+    "ok",
+    "timeout",
+    "memory",
+    "crashed",
+    "error",
+    "invalid_output",
+    "forbidden",
+    "output_limit",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +40,9 @@ class Outcome:
     Attributes:
       status: "ok" | "timeout" | "memory" | "crashed" (a signal, or exiting
         without a result) | "error" (an exception) | "invalid_output" (not
-        JSON, too big, wrong shape) | "forbidden" (a blocked system call).
+        JSON, too big, wrong shape) | "forbidden" (a blocked system call) |
+        "output_limit" (printed past the cap: stopped then, the detail holds
+        the start of what it printed).
       outputs: one JSON value per requested input id, in order (status ok).
       detail: e.g. "ZeroDivisionError: division by zero [input 3]",
         "killed by SIGSEGV".

@@ -4,7 +4,8 @@ The driver runs the same engine loop as the inline runtime; this Backend
 turns its calls into actor calls:
 
 - one database actor holds the ProgramsDatabase (`backend.database` is a
-  proxy with the same methods, returning the same values);
+  proxy that sends it calls without waiting; the loop's database client,
+  funsearch/database_client.py, batches them);
 - one sampler actor per replica of each sampler config, reserving the
   replica's GPUs (a CPU-only sampler reserves a small share of a CPU);
 - `evaluator.actors` evaluator actors, each owning a sandbox pool of
@@ -23,29 +24,30 @@ restarted: its state is in the run log, and `funsearch resume` rebuilds it.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import itertools
-import logging
 import math
 import os
-from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError
+from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from funsearch import events
 from funsearch import spec as spec_module
 from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
-from funsearch.prompt import Query, parse_samples
+from funsearch.prompt import Query
+from funsearch.runtime.ray_cluster import Demand, check_room, connect, wait_placed
 from funsearch.runtime.replicas import EventSink, Replicas, describe
-from funsearch.samplers import Sampler, make_sampler, threads
+from funsearch.samplers import make_sampler, sample_programs, threads
+from funsearch.samplers.base import Sampler
 
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
 _SAMPLER_CPUS = 0.1
-# How long actors may take to start before the run gives up with a message.
+# How long placed actors may take to start (load a model) before the run
+# gives up with a message; placement has its own, shorter, runtime.placement_timeout.
 _READY_TIMEOUT = 300.0
 # How long evaluator actors may take to close their sandbox pools.
 _CLOSE_TIMEOUT = 10.0
@@ -57,32 +59,6 @@ _ROUNDS_PER_CALL = 2
 _ROUNDS_HELD = 2 * _ROUNDS_PER_CALL  # evaluations in flight per worker
 
 
-def connect(address: str = "", num_cpus: int | None = None) -> bool:
-    """Joins the cluster at `address` ("auto", "ray://host:port") or starts a
-    quiet local instance; True when this call started or joined it (so the
-    caller should shut it down), False when Ray was already initialised."""
-    if ray.is_initialized():
-        return False
-    # Ray reads these at start-up: no usage-stats banner, no deduplication notes.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-    if address:
-        try:
-            ray.init(address=address, **quiet)
-        except ConnectionError as error:
-            raise ConfigError(
-                f"runtime.address {address!r}: {error}. Is the cluster up (`ray status` on its "
-                "head node)? A cluster started with token authentication (what `ray start` "
-                "does by default in Ray 2.60) also needs RAY_AUTH_MODE=token and its token "
-                "(`ray get-auth-token`) in this environment.") from None
-    else:
-        # "local": a new instance of our own, even when another one runs on this
-        # machine (ray.init() without an address would join that one).
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
-    return True
-
-
 def cpus_needed(config: ExperimentConfig) -> float:
     """Logical CPUs the run's actors reserve."""
     samplers = sum(sampler.replicas * _sampler_cpus(sampler) for sampler in config.samplers)
@@ -90,7 +66,36 @@ def cpus_needed(config: ExperimentConfig) -> float:
 
 
 def _sampler_cpus(config: SamplerConfig) -> float:
-    return 1.0 if config.gpus_per_replica > 0 else _SAMPLER_CPUS
+    """A GPU replica's driving CPU; a model on CPUs (vllm without GPUs) the
+    cores its engine computes on; a light proposer or API client a little."""
+    if config.gpus_per_replica > 0:
+        return 1.0
+    if config.backend == "vllm":
+        from funsearch.samplers.vllm_engine import replica_cpus
+
+        return float(replica_cpus(config))
+    return _SAMPLER_CPUS
+
+
+def _demands(config: ExperimentConfig) -> list[Demand]:
+    """What each evaluator actor and then each sampler replica reserves, in
+    the order RayBackend pairs them with its actors."""
+    settings = config.evaluator
+    evaluators = [Demand(f"evaluator actor {i + 1} of {settings.actors}", settings.workers)
+                  for i in range(settings.actors)]
+    samplers = [Demand(f"sampler '{s.name}' replica {i + 1} of {s.replicas}", _sampler_cpus(s),
+                       s.gpus_per_replica)
+                for s in config.samplers for i in range(s.replicas)]
+    return evaluators + samplers
+
+
+def _needs(config: ExperimentConfig) -> str:
+    """The run's whole demand, and where each part comes from."""
+    gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
+    return (f"The run needs {cpus_needed(config):g} CPUs (evaluator.workers x evaluator.actors, "
+            f"plus {_SAMPLER_CPUS:g} per sampler replica without GPUs, a vllm replica on CPUs "
+            f"its cores, and 1 per replica with GPUs) "
+            f"and {gpus:g} GPUs (gpus_per_replica x replicas)")
 
 
 # -- actors ------------------------------------------------------------------
@@ -108,20 +113,11 @@ class _DatabaseActor:
 
 
 class DatabaseProxy:
-    """The database actor behind ProgramsDatabase's methods: each call blocks
-    until the actor answers and returns what the database returned."""
+    """The database actor as database_client.RemoteDatabase sees it: one method
+    that sends a call and returns a future."""
 
     def __init__(self, actor: Any):
         self._actor = actor
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_") or not callable(getattr(ProgramsDatabase, method, None)):
-            raise AttributeError(f"ProgramsDatabase has no method {method!r}")
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return ray.get(self._actor.call.remote(method, args, kwargs))
-
-        return call
 
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Calls a database method without waiting; a concurrent.futures.Future.
@@ -142,7 +138,7 @@ class _SamplerActor:
 
     def sample(self, query: Query, n: int) -> list:
         """The samples, made into programs here (in parallel with the driver)."""
-        return parse_samples(self._sampler.sample(query, n), query)
+        return sample_programs(self._sampler, query, n)
 
 
 @ray.remote
@@ -166,9 +162,10 @@ class _EvaluatorActor:
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def evaluate(self, programs: list[str], input_set: str | None) -> list[Evaluation]:
+    def evaluate(self, programs: list[str], input_set: str | None,
+                 input_ids: list[str] | None = None) -> list[Evaluation]:
         """Several programs in one call (actor calls are dear: see _ROUNDS_PER_CALL)."""
-        futures = [self._evaluator.submit(program, input_set) for program in programs]
+        futures = [self._evaluator.submit(program, input_set, input_ids) for program in programs]
         return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -185,20 +182,22 @@ class RayBackend:
                  samplers: dict[str, Sampler] | None = None,
                  database: ProgramsDatabase | None = None,
                  on_event: EventSink | None = None):
-        self._on_event = on_event or (lambda kind, **fields: None)
+        self._on_event = on_event or (lambda event: None)
         local_cpus = None if config.runtime.address else max(
             os.cpu_count() or 1, math.ceil(cpus_needed(config)))
-        self._owns_ray = connect(config.runtime.address, local_cpus)
+        self._ray = connect(config.runtime.address, local_cpus)
         self._actors: list[Any] = []
         try:
             self._start(config, spec, samplers or {},
                         database or ProgramsDatabase(config.database, seed=config.seed))
         except BaseException:
-            self.close()
+            self.close()  # the caller logs why the run could not start (start_failed)
             raise
 
     def _start(self, config: ExperimentConfig, spec: spec_module.Specification,
                samplers: dict[str, Sampler], database: ProgramsDatabase) -> None:
+        demands = _demands(config)
+        check_room(demands, self._ray.fixed)
         # The database stays next to the driver: both are lost together or not at all.
         # (Not soft: Ray spreads soft-pinned zero-CPU actors over the nodes.)
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -234,9 +233,9 @@ class RayBackend:
         deadline = 2 * _ROUNDS_HELD * settings.timeout + 120
         self._evaluators = Replicas("evaluation", evaluators, self._on_event, deadline)
 
-        isolation = self._wait_ready(config, evaluators,
-                                     [a for r in self._samplers.values() for a in r.actors])
-        self.isolation = isolation
+        sampler_actors = [actor for group in self._samplers.values() for actor in group.actors]
+        self.isolation = self._wait_ready(
+            config, list(zip(demands, evaluators + sampler_actors, strict=True)))
         # A call takes _ROUNDS_PER_CALL rounds of an actor's workers and two calls
         # per actor keep its workers busy while one's results return; the
         # scheduler adds what the evaluators consume while prompts are out.
@@ -244,23 +243,20 @@ class RayBackend:
         self._batch = _ROUNDS_PER_CALL * settings.workers
         self.evaluation_slots = _ROUNDS_HELD * self.evaluation_workers
 
-    def _wait_ready(self, config: ExperimentConfig, evaluators: list, samplers: list) -> str:
-        cpus = cpus_needed(config)
-        gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
-        have = ray.cluster_resources()
-        need = (f"the run needs {cpus:g} CPUs (evaluator.workers x evaluator.actors, plus "
-                f"{_SAMPLER_CPUS:g} per CPU sampler replica) and {gpus:g} GPUs; the Ray "
-                f"cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs")
-        # A cluster joined by address may grow (an autoscaler); any other cannot.
-        if not config.runtime.address and (have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus):
-            raise ConfigError(f"not enough resources: {need}")
-        calls = [actor.ready.remote() for actor in itertools.chain(evaluators, samplers)]
+    def _wait_ready(self, config: ExperimentConfig, actors: list[tuple[Demand, Any]]) -> str:
+        """Waits for Ray to place the actors (runtime.placement_timeout), then
+        for them to start; the first evaluator's isolation. A failure is a
+        ConfigError with the reason, never a wait without end."""
+        calls = [actor.ready.remote() for _, actor in actors]
+        self._ready_calls = calls
+        wait_placed(actors, calls, config.runtime.placement_timeout, _needs(config))
         try:
-            answers = ray.get(calls, timeout=_READY_TIMEOUT)
+            return ray.get(calls, timeout=_READY_TIMEOUT)[0]
         except GetTimeoutError:
-            raise ConfigError(
-                f"Ray actors did not start within {_READY_TIMEOUT:.0f} s: {need}") from None
-        return answers[0]
+            raise ConfigError(f"Ray placed the run's actors, but they did not start within "
+                              f"{_READY_TIMEOUT:.0f} s") from None
+        except RayActorError as error:
+            raise ConfigError(f"a Ray actor failed to start: {describe(error)}") from None
 
     def submit_sample(self, sampler: str, query: Query, n: int) -> cf.Future:
         return self._samplers[sampler].call("sample", query, n)
@@ -269,16 +265,18 @@ class RayBackend:
         """An Evaluation always: one whose actors failed has status "lost"."""
         return self.submit_evaluations([program], input_set)[0]
 
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]:
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]:
         """submit_evaluation for each program, in one actor call per
         _ROUNDS_PER_CALL rounds of an actor's workers: they come back together
         (actor calls are dear; see _ROUNDS_PER_CALL)."""
         size = self._batch
         return [future for start in range(0, len(programs), size)
-                for future in self._submit_batch(programs[start:start + size], input_set)]
+                for future in self._submit_batch(programs[start:start + size], input_set,
+                                                 input_ids)]
 
-    def _submit_batch(self, programs: list[str], input_set: str | None) -> list[cf.Future]:
+    def _submit_batch(self, programs: list[str], input_set: str | None,
+                      input_ids: list[str] | None) -> list[cf.Future]:
         results: list[cf.Future] = [cf.Future() for _ in programs]
 
         def done(call: cf.Future) -> None:
@@ -289,10 +287,11 @@ class RayBackend:
                 return
             why = f"evaluator failed: {describe(error)}"
             for result in results:
-                self._on_event("evaluation_lost", reason=why, input_set=input_set)
+                self._on_event(events.EvaluationLost(reason=why, input_set=input_set))
                 result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
-        call = self._evaluators.call("evaluate", programs, input_set, weight=len(programs))
+        call = self._evaluators.call("evaluate", programs, input_set, input_ids,
+                                     weight=len(programs))
         call.add_done_callback(done)
         return results
 
@@ -309,24 +308,33 @@ class RayBackend:
         """The Ray node id each evaluator actor runs on."""
         return ray.get([actor.node.remote() for actor in self._evaluators.actors])
 
+    def _started_evaluators(self) -> list[Any]:
+        """The evaluator actors that answered ready(): only they have a pool to
+        close (asking one Ray never placed would wait out _CLOSE_TIMEOUT)."""
+        evaluators = getattr(self, "_evaluators", None)
+        calls = getattr(self, "_ready_calls", [])
+        if evaluators is None or not calls:
+            return []
+        calls = calls[:len(evaluators.actors)]  # evaluators come first
+        done, _ = ray.wait(calls, num_returns=len(calls), timeout=0)
+        return [actor for actor, call in zip(evaluators.actors, calls, strict=True)
+                if call in done]
+
     def close(self) -> None:
         for group in [*getattr(self, "_samplers", {}).values(),
                       getattr(self, "_evaluators", None)]:
             if group is not None:
                 group.close()
-        if getattr(self, "_evaluators", None) is not None:
-            # Sandbox pools stop their workers and remove their folders; then the kill.
-            try:
-                ray.get([actor.close.remote() for actor in self._evaluators.actors],
-                        timeout=_CLOSE_TIMEOUT)
-            except Exception:  # gone or stuck: the kill below ends it anyway
-                pass
+        # Sandbox pools stop their workers and remove their folders; then the kill.
+        try:
+            ray.get([actor.close.remote() for actor in self._started_evaluators()],
+                    timeout=_CLOSE_TIMEOUT)
+        except Exception:  # gone or stuck: the kill below ends it anyway
+            pass
         for actor in self._actors:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # already gone
                 pass
         self._actors = []
-        if self._owns_ray and ray.is_initialized():
-            ray.shutdown()
-            self._owns_ray = False
+        self._ray.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from funsearch.runtime.ray_runtime import connect
+from funsearch.runtime.ray_cluster import connect
 
 
 def _make_run(run_function: Any, request: Any) -> Any:
@@ -25,7 +25,7 @@ class RayExecutor:
     """Submits runs as Ray tasks; hands them back as they finish."""
 
     def __init__(self, address: str, run_function: Any):
-        self._owns_ray = connect(address)
+        self._ray = connect(address)  # owned: started or joined here, closed at the end
         self._run_function = run_function
         self._task = ray.remote(max_retries=0)(_make_run)
         self._running: dict[Any, Any] = {}  # object ref -> request
@@ -48,5 +48,4 @@ class RayExecutor:
         for ref in self._running:
             ray.cancel(ref, force=True)
         self._running.clear()
-        if self._owns_ray:
-            ray.shutdown()
+        self._ray.close()

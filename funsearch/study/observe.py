@@ -5,7 +5,7 @@ A run's best-so-far curve is the observation. Every fit of a study reads
 curves at the same log-spaced grid, up to the decision budget B, so runs of
 different lengths are prefixes of one another and seeds can be compared point
 by point. This module is also the study's one door to the run directory
-format (funsearch.rundata), so a move of that module is a one-line change.
+format (funsearch.reports.rundata), so a move of that module is a one-line change.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from funsearch import rundata
+from funsearch.reports import rundata
 
 # The fits read runs from B / 2^DEFAULT_OCTAVES to B. A run's early curve is
 # its initial program and first lucky jumps, not the law: on the simulator, fits

@@ -5,7 +5,7 @@ curve is the law plus a deviation that wanders along log-compute (an
 Ornstein-Uhlenbeck process, correlation rho per half octave), which is the
 noise model the fits assume. The tests check the fits against it, and
 experiments/study_validation.py measures calibration with it; the
-scheduler's simulator (funsearch/simulation.py) is the check where the law
+scheduler's simulator (funsearch/scheduling/simulation.py) is the check where the law
 is only an approximation.
 """
 

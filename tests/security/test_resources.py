@@ -32,21 +32,49 @@ def test_endless_recursion_is_an_error(pool):
     assert outcome.detail == ("RecursionError: maximum recursion depth exceeded (at program:2 in pick) [input near]")
 
 
-def test_printing_100_mb_is_capped_and_the_result_kept(pool):
+def test_printing_without_end_is_stopped_at_the_output_cap_with_its_first_bytes(pool):
+    # Before, the flood was read and dropped until the deadline: a timeout.
+    outcome = attack(pool, "while True:\n    print('flood', target)")
+    assert outcome.status == "output_limit"
+    assert outcome.detail == (
+        f"printed more than the {LIMITS.output_bytes}-byte limit to stdout; "
+        f"it began: {('flood 3' + chr(10)) * 15!r}"
+    )
+    assert outcome.outputs is None
+    assert outcome.stdout == ("flood 3\n" * LIMITS.output_bytes)[: LIMITS.output_bytes] + (
+        "\n[... truncated]"
+    )
+
+
+def test_printing_past_the_cap_then_returning_is_still_output_limit(pool):
     outcome = attack(
         pool,
         """
         import sys
         if target == 3:  # the first input
-            sys.stdout.write("x" * 100_000_000)
             sys.stderr.write("y" * 10_000_000)
         return min(items, key=lambda item: abs(item - target))
         """,
     )
-    assert outcome.status == "ok"
-    assert choices(outcome) == [3, 6]
-    assert outcome.stdout == "x" * LIMITS.output_bytes + "\n[... truncated]"
+    assert outcome.status == "output_limit"
+    assert outcome.detail.startswith(
+        f"printed more than the {LIMITS.output_bytes}-byte limit to stderr; it began: 'yyy"
+    )
     assert outcome.stderr == "y" * LIMITS.output_bytes + "\n[... truncated]"
+
+
+def test_printing_up_to_the_cap_is_kept_whole_with_the_result(pool):
+    outcome = attack(
+        pool,
+        f"""
+        import sys
+        if target == 3:  # the first input
+            sys.stdout.write("x" * {LIMITS.output_bytes})
+        return min(items, key=lambda item: abs(item - target))
+        """,
+    )
+    assert (outcome.status, choices(outcome)) == ("ok", [3, 6])
+    assert outcome.stdout == "x" * LIMITS.output_bytes
 
 
 def test_a_result_over_the_cap_is_invalid_output(pool):

@@ -15,7 +15,8 @@ import pytest
 
 from funsearch import config as config_module
 from funsearch import experiment, runlog
-from funsearch.samplers import Sample
+from funsearch.reports import rundata
+from funsearch.samplers.base import Sample
 from funsearch.spec import SpecError
 
 SPEC = '''
@@ -128,14 +129,32 @@ def test_a_failing_initial_program_is_a_clear_error(tmp_path):
         experiment.run(config, samplers={"scripted": ScriptedSampler("scripted", ["    return x\n"])})
 
 
+def test_a_program_that_floods_its_output_is_a_failed_evaluation_and_the_run_goes_on(tmp_path):
+    """The sandbox stops it at the output cap (before: a timeout, 10 s each)."""
+    flood = "    while True:\n        print('flood', x)\n"
+    config = make_config(tmp_path, samples=4)
+    result = experiment.run(config, samplers={"scripted": ScriptedSampler(
+        "scripted", [flood, "    return 3 * x\n"])})
+    assert result.stop_reason.startswith("sample budget reached")
+    (flooded,) = [e for e in events_of(result.run_dir, "evaluation")
+                  if e["sample"] is not None and not e["duplicate"] and e["status"] != "ok"]
+    assert flooded["status"] == "output_limit"
+    assert "limit to stdout; it began: 'flood 1.0" in flooded["reason"]
+    assert result.counters["failed"] == 2  # the flood and its duplicate
+    assert result.best_score == 0.0
+
+
 def test_target_score_stops_the_run(tmp_path):
-    config = make_config(tmp_path, samples=1000)
+    # A sample budget the run cannot reach while the exact program's evaluation
+    # is out, however slow the sandbox (duplicates of it are free and fast).
+    budget = 10**7
+    config = make_config(tmp_path, samples=budget)
     config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={
-        "budget": config_module.Budget(samples=1000, target_score=0.0)})})
+        "budget": config_module.Budget(samples=budget, target_score=0.0)})})
     result = experiment.run(config, samplers={"scripted": ScriptedSampler(
         "scripted", ["    return 2 * x\n", "    return 3 * x\n"])})
     assert result.stop_reason.startswith("target score reached")
-    assert len(events_of(result.run_dir, "sample")) < 1000
+    assert result.best_score == 0.0
 
 
 class BrokenSampler:
@@ -161,8 +180,8 @@ def test_a_sampler_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
 def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
     """Replaying the log feeds every finished sample to a new scheduler: its
     ledger (and with it the bandit's arms) is the one the run ended with."""
-    from funsearch.runtime import resume
-    from funsearch.scheduler import Scheduler
+    from funsearch import resume
+    from funsearch.scheduling.scheduler import Scheduler
 
     samplers = [{"name": "good", "samples_per_prompt": 2}, {"name": "poor", "samples_per_prompt": 2}]
     config = make_config(tmp_path, samples=24, samplers=samplers,
@@ -184,6 +203,10 @@ def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
         assert (ledger.samples, ledger.improvements) == (logged["samples"], logged["improvements"])
         assert ledger.evaluation_seconds == pytest.approx(logged["evaluation_seconds"], abs=1e-3)
         assert ledger.cost == pytest.approx(logged["cost"], abs=1e-3)
+    # The reports count the improvements the scheduler was rewarded for.
+    run = rundata.read_run(result.run_dir)
+    assert {name: stats.improvements for name, stats in run.samplers.items()} == {
+        name: ended["samplers"][name]["improvements"] for name in ended["samplers"]}
 
 
 def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_path,
@@ -210,3 +233,79 @@ def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_pa
     registered = [e["sample"] for e in events_of(result.run_dir, "registration")
                   if e["sample"] is not None]
     assert registered == sorted(registered) and len(registered) == 8
+
+
+class SequenceSampler:
+    """Returns the given texts once each, in order, on one thread."""
+
+    def __init__(self, name, texts):
+        self.name = name
+        self._texts = iter(texts)
+
+    def sample(self, query, n):
+        return [Sample(next(self._texts), self.name, latency=0.001) for _ in range(n)]
+
+
+def _one_thread(tmp_path, samples):
+    return make_config(tmp_path, samples=samples, samplers=[
+        {"name": "scripted", "samples_per_prompt": 2, "max_concurrency": 1}])
+
+
+def test_a_sampler_that_only_repeats_or_fails_is_warned_about_once(tmp_path):
+    """Its parent again and again, or text that is not code: a stall event
+    names the sampler and the reasons once, not at every sample, and the live
+    status carries the warning."""
+    from funsearch.stall import DUPLICATE_OF_PARENT, STALL_SAMPLES
+
+    statuses = []
+    config = _one_thread(tmp_path, samples=3 * STALL_SAMPLES)
+    result = experiment.run(config, on_status=statuses.append, samplers={
+        "scripted": ScriptedSampler("scripted", ["    return x\n", "not code at all"])})
+    (stall,) = events_of(result.run_dir, "stall")
+    assert stall["sampler"] == "scripted" and stall["count"] == STALL_SAMPLES
+    assert stall["reasons"][DUPLICATE_OF_PARENT] == STALL_SAMPLES // 2
+    assert any(reason.startswith("not code") for reason in stall["reasons"])
+    assert "sampler 'scripted' stalled" in stall["message"]
+    assert statuses[-1].warnings == [stall["message"]]
+
+
+def test_a_new_program_ends_a_stall_and_the_next_one_is_warned_about_again(tmp_path):
+    from funsearch.stall import STALL_SAMPLES
+
+    junk = ["not code at all"] * (STALL_SAMPLES + 10)
+    texts = [*junk, "    return 2 * x\n", "    return 3 * x\n", *junk]
+    config = _one_thread(tmp_path, samples=len(texts))
+    result = experiment.run(config, samplers={"scripted": SequenceSampler("scripted", texts)})
+    last_sample, after = None, []  # the sample each stall was noticed at
+    for event in runlog.read_events(result.run_dir):
+        if event["kind"] == "sample":
+            last_sample = event["sample"]
+        elif event["kind"] == "stall":
+            after.append(last_sample)
+    assert after == [STALL_SAMPLES - 1, len(junk) + 1 + STALL_SAMPLES]
+    assert [stall["count"] for stall in events_of(result.run_dir, "stall")] == [STALL_SAMPLES] * 2
+
+
+class LossySampler:
+    """Returns one sample fewer than asked for (one at least): a backend that loses samples."""
+
+    name = "scripted"
+
+    def sample(self, query, n):
+        return [Sample("    return 3 * x\n", self.name, latency=0.001) for _ in range(max(1, n - 1))]
+
+
+def test_sample_events_name_their_request_and_what_was_asked(tmp_path):
+    config = make_config(tmp_path, samples=6, samplers=[{"name": "scripted",
+                                                          "samples_per_prompt": 3}])
+    result = experiment.run(config, samplers={"scripted": LossySampler()})
+    requests: dict[int, list[dict]] = {}
+    for event in events_of(result.run_dir, "sample"):
+        requests.setdefault(event["request_id"], []).append(event)
+    # A request is named by its first sample's id; what it was asked and what it
+    # returned show the samples lost.
+    assert (3, 2) in {(e["asked"], e["request"]) for e in requests[0]}
+    for request_id, events in requests.items():
+        assert request_id == events[0]["sample"]
+        assert len({(e["asked"], e["request"]) for e in events}) == 1
+        assert events[0]["request"] == len(events) == max(1, events[0]["asked"] - 1)

@@ -1,6 +1,6 @@
 """The offline genetic-programming proposer: what it writes, and how.
 
-Every sample goes through prompt.to_program as in the engine, and the
+Every sample goes through parsing.to_program as in the engine, and the
 programs that come out are run on small real inputs (a distance matrix, an
 array of bin capacities), so "parses" and "runs" are checked, not assumed.
 """
@@ -18,11 +18,15 @@ import pytest
 
 from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import build_query, parse, to_program
+from funsearch.parsing import parse, to_program
+from funsearch.prompt import build_query
 from funsearch.samplers import make_sampler
-from funsearch.samplers.gp_ops import OPERATORS
-from funsearch.samplers.gp_sites import NUM, Modules, analyse, node_count
-from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
+from funsearch.samplers.mutation.numeric import Modules
+from funsearch.samplers.mutation.ops import OPERATORS
+from funsearch.samplers.mutation.proposer import MutationSampler
+from funsearch.samplers.mutation.settings import MutationSettings, size_limit
+from funsearch.samplers.mutation.sites import NUM, analyse
+from funsearch.samplers.mutation.trees import node_count
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = "import numpy as np\n"
@@ -72,6 +76,13 @@ PLAIN = '''def priority(item: float, bins: list) -> list:
     return scores
 '''
 
+# A body too small for any operator but one that wraps what it returns.
+GRAPH = '''def priority(node: int, degrees: np.ndarray, saturation: np.ndarray) -> np.ndarray:
+    """Priorities of the nodes for being coloured next."""
+    return degrees.astype(float)
+'''
+DEGREES, SATURATION = np.array([3, 1, 2, 2]), np.array([0, 1, 1, 0])
+
 _points = np.random.default_rng(0).random((12, 2))
 DISTANCES = np.linalg.norm(_points[:, None] - _points[None], axis=-1)
 
@@ -90,6 +101,7 @@ PARENTS = {
         lambda f: np.shape(f(30.0, np.array([40.0, 55.0, 100.0]))) == (3,),
     ),
     "plain_python": ("import math\n", [PLAIN], lambda f: len(f(30.0, [40.0, 55.0, 100.0])) == 3),
+    "graph_colouring": (NUMPY, [GRAPH], lambda f: np.shape(f(0, DEGREES, SATURATION)) == (4,)),
 }
 
 
@@ -154,7 +166,7 @@ def test_most_children_run_and_none_reads_an_unbound_name(name):
 @pytest.mark.parametrize("name", [*PARENTS, "no_docstring"])
 def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
     """The proposer makes each child's program from its own tree (one unparse
-    instead of three); it must be, hash included, what prompt.parse makes of
+    instead of three); it must be, hash included, what parsing.parse makes of
     the text, or duplicates would go unnoticed. Children of children too, so
     loops, branches and nested calls come up."""
     if name == "no_docstring":
@@ -168,7 +180,7 @@ def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
         children = []
         for sample in gp.sample(query, 8):
             expected = parse(sample.text, query)
-            if sample.parsed is not None:
+            if sample.parsed is not None and sample.parsed.program is not None:
                 assert sample.parsed == expected, sample.text
                 made += 1
             if expected.program:
@@ -199,6 +211,41 @@ def test_children_differ_from_every_version_in_the_prompt(name):
     shown = {code.normal_hash(v) for v in query.versions}
     children = programs(sampler(), query, 100)
     assert not any(code.normal_hash(child) in shown for child in children)
+
+
+TINY = {  # return annotation, body: tiny versions, most of which only a wrap can change
+    "astype": ("np.ndarray", "return degrees.astype(float)"),
+    "bare": ("np.ndarray", "return degrees"),
+    "asarray": ("np.ndarray", "return np.asarray(degrees, dtype=float)"),
+    "unannotated": ("", "return degrees.astype(float)"),
+    "string": ("str", "return str(degrees)"),  # nothing numeric to change at all
+}
+
+
+def tiny_query(name):
+    annotation, body = TINY[name]
+    arrow = f" -> {annotation}" if annotation else ""
+    return build_query(NUMPY, "priority", [
+        f"def priority(node: int, degrees: np.ndarray, saturation: np.ndarray){arrow}:\n"
+        f'    """Priorities of the nodes."""\n    {body}\n'])
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_no_child_is_its_parent_again_and_no_child_at_all_is_said(name):
+    """A body the operators can do nothing with used to come back as its own
+    child, every time: a run of duplicates and no warning. Now a child is new
+    by normal-form hash, or the sample is a rejection that says why."""
+    query = tiny_query(name)
+    parent = code.normal_hash(query.versions[0])
+    samples = [s for _ in range(25) for s in sampler(seed=4).sample(query, 4)]
+    rejected = [s.parsed.rejection for s in samples if s.parsed.program is None]
+    assert all(parse(s.text, query).program_hash != parent for s in samples if s.text)
+    assert all(reason.startswith("no new child in ") for reason in rejected)
+    if name == "string":
+        assert len(rejected) == len(samples)
+        assert "no operator found anything to change" in rejected[0]
+    else:
+        assert not rejected  # what is returned is wrapped: np.sqrt(...), ... + saturation
 
 
 def test_samples_are_bodies_named_after_the_sampler_with_a_latency():
@@ -542,7 +589,7 @@ def test_children_add_no_dead_assignment_and_no_name_against_itself():
 def test_exponents_stay_constants():
     squared = BIN.replace("return -(bins - item)", "return -(bins - item) ** 2")
     query = build_query(NUMPY, "priority", [squared])
-    from funsearch.samplers.gp_vocabulary import constant_value
+    from funsearch.samplers.mutation.vocabulary import constant_value
 
     for program in programs(sampler(seed=6), query, 200):
         for node in ast.walk(ast.parse(program)):
@@ -582,7 +629,7 @@ def test_node_indices_are_seldom_read_as_numbers():
     ("y = 1\n    return x", 1),  # assigned and never read
 ])
 def test_waste_counts_dead_assignments_and_self_cancelling_terms(body, dead):
-    from funsearch.samplers.gp_ops import waste
+    from funsearch.samplers.mutation.ops import waste
 
     function = ast.parse(f"def f(x):\n    {body}\n").body[0]
     assert waste(analyse(function, Modules(numpy="np"), frozenset())) == dead
