@@ -16,8 +16,8 @@ and the budget of runs.
     [arms.one]
     overrides = { "samplers.mutation.samples_per_prompt" = 1 }
 
-Overrides are dotted keys of the experiment file; a list is indexed by
-position or, for samplers, by name. Like experiment files, every model
+Overrides are dotted keys of the experiment file, as `--set` takes them: a
+list is indexed by position or, for samplers, by name. Like experiment files, every model
 forbids unknown keys, and errors name the file and the key.
 """
 
@@ -130,55 +130,21 @@ def load(path: str | Path) -> StudyFile:
 def arm_config(study: StudyFile, arm: str, budget: float, seed: int, out: str,
                **settings: Any) -> ExperimentConfig:
     """The experiment of one run: the arm's file with the study's and the
-    arm's overrides, a budget of `budget` x B in the study's unit (and no
-    other stop condition), this seed, and run directories under `out`."""
+    arm's overrides (dotted keys, as `--set` takes them), a budget of
+    `budget` x B in the study's unit (and no other stop condition), this
+    seed, and run directories under `out`."""
     path = study.experiment_path(arm)
-    try:
-        base = config_module.load(path)
-    except ConfigError as error:
-        raise StudyError(f"arm '{arm}': {error}") from None
-    data = base.model_dump(mode="json")
-    source = f"arm '{arm}' ({path})"
-    for dotted, value in {**study.overrides, **study.arms[arm].overrides, **settings}.items():
-        set_key(data, dotted, value, source)
     amount = budget * study.budget
-    data["scheduler"]["budget"] = {study.unit: round(amount) if study.unit == "samples"
-                                   else amount}
-    data.update(seed=seed, out=out, name=f"{study.name}-{arm}", base_dir=base.base_dir)
+    overrides = {**study.overrides, **study.arms[arm].overrides, **settings,
+                 "scheduler.budget": {study.unit: round(amount) if study.unit == "samples"
+                                      else amount},
+                 "seed": seed, "out": out, "name": f"{study.name}-{arm}"}
     try:
-        return config_module.from_dict(data, source=source)
+        return config_module.load(path, **overrides)
     except ConfigError as error:
-        raise StudyError(str(error)) from None
-
-
-def set_key(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    """Sets `a.b.0.c` (a list position) or `samplers.NAME.c` (a sampler by name)."""
-    keys = dotted.split(".")
-    node: Any = data
-    for depth, key in enumerate(keys):
-        last = depth == len(keys) - 1
-        if isinstance(node, list):
-            position = _position(node, key)
-            if position is None:
-                raise StudyError(f"{source}: override '{dotted}': no item '{key}' in "
-                                 f"'{'.'.join(keys[:depth])}'")
-            key = position
-        elif not isinstance(node, dict):
-            raise StudyError(f"{source}: override '{dotted}': "
-                             f"'{'.'.join(keys[:depth])}' is not a table")
-        if last:
-            node[key] = value
-        else:
-            if isinstance(node, dict) and node.get(key) is None:
-                node[key] = {}
-            node = node[key]
-
-
-def _position(items: list[Any], key: str) -> int | None:
-    if key.isdigit():
-        return int(key) if int(key) < len(items) else None
-    names = [item.get("name") if isinstance(item, dict) else None for item in items]
-    return names.index(key) if key in names else None
+        text = (str(error).replace("command line: ", "")
+                .replace("set on the command line", "set by the study"))
+        raise StudyError(f"arm '{arm}' ({path}, with the study's overrides): {text}") from None
 
 
 def _describe(error: ValidationError, source: str) -> str:
