@@ -308,6 +308,10 @@ class Jail:
         self._prctl(_PR_SET_PDEATHSIG, 9)
         if os.getppid() != parent:
             os._exit(1)
+        # Not dumpable (a uid change resets it from a sysctl): another process of
+        # the same uid -- a split evaluation's program -- cannot open this one's
+        # /proc/<pid>/mem, fd/ or environ.
+        self._prctl(_PR_SET_DUMPABLE, 0)
         self._prctl(_PR_SET_NO_NEW_PRIVS, 1)
         if self.bpf:
             self._prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._program))

@@ -92,6 +92,9 @@ class SandboxPool:
       isolation_reason: why, in words (bubblewrap missing, probe failure, ...).
       isolation_detail: the layers in force, e.g. "bwrap; seccomp on;
         evaluations as uid 200123" (filled in once the workers have started).
+      split: whether each program runs in a process of its own, apart from
+        the spec's run function (program.py): then nothing a program does can
+        change what the run function returns, short of what it returns itself.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class SandboxPool:
         workers: int = 2,
         limits: Limits = Limits(),
         isolation: str = "auto",
+        split: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -107,6 +111,7 @@ class SandboxPool:
         if not self.spec_path.is_file():
             raise SandboxError(f"{self.spec_path}: spec file not found")
         self.limits = limits
+        self.split = split
         # Under bwrap these stay visible even where they lie in /tmp or /root:
         # the spec's folder (helpers and data beside it), this folder.
         visible = (_isolation.spec_folder(self.spec_path), str(WORKER_SCRIPT.parent))
@@ -370,6 +375,7 @@ class SandboxPool:
         config = {
             "limits": self.limits.for_worker(),
             "uid": uid,
+            "split": self.split,
             # Under bwrap each worker has its own /tmp; otherwise one folder per slot.
             "folder": "/tmp/evaluation" if self.isolation == "bwrap" else f"{self._tmp}/{slot}",
         }
