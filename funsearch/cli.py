@@ -23,7 +23,14 @@ from funsearch import config as config_module
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
 from funsearch.engine import Status
-from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
+from funsearch.evaluator import (
+    SKIPPED,
+    Evaluator,
+    ProgramScore,
+    Scoring,
+    make_pool,
+    score_input_sets,
+)
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
@@ -78,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("spec", type=Path)
     check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
+    _add_split_flag(check)
     check.add_argument("--per-input", action="store_true", help="print every input's score")
     _add_limit_flags(check)
     check.set_defaults(command=_check)
@@ -89,12 +97,20 @@ def _parser() -> argparse.ArgumentParser:
                           help="a file defining the evolved function (best.py, or the function)")
     evaluate.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     evaluate.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
+    _add_split_flag(evaluate)
     evaluate.add_argument("--per-input", action="store_true", help="print every input's score")
     evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
     _add_limit_flags(evaluate)
     evaluate.set_defaults(command=_evaluate)
     _add_report_commands(commands)
     return parser
+
+
+def _add_split_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--split", default="auto", choices=["auto", "on", "off"],
+                         help="run each program in a process apart from the run function, so "
+                              "it cannot forge what that returns (auto: where the run function "
+                              "returns the score itself; as [evaluator] split)")
 
 
 def _add_limit_flags(command: argparse.ArgumentParser) -> None:
@@ -145,7 +161,8 @@ def _run(arguments: argparse.Namespace) -> int:
     config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
     with _live_view(console) as show:
-        result = experiment.run(config, on_status=show)
+        result = experiment.run(config, on_status=show,
+                                on_start=lambda start: _print_start(console, start))
     _print_result(console, config.problem.inputs, result)
     return 0
 
@@ -170,6 +187,13 @@ def _print_result(console: Console, inputs: str, result: experiment.RunResult) -
     console.print(f"sandbox isolation: {result.isolation}")
     console.print(f"run directory: {result.run_dir}  (best program: {result.run_dir}/best.py)")
     return 0
+
+
+def _print_start(console: Console, start: dict) -> None:
+    """The run's first lines: where programs run and what they could forge."""
+    console.print(f"sandbox isolation: {start['isolation_detail'] or start['isolation']}",
+                  highlight=False)
+    _print_scoring(console, Scoring(start["split"], start["scoring"], start["forgeable"]))
 
 
 class _live_view:
@@ -272,10 +296,11 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
     failed: set[str] = set()
     skipped = False
     with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
-                   isolation=arguments.isolation) as pool:
+                   isolation=arguments.isolation, split=arguments.split) as pool:
         console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
-        console.print(f"timeout: {timeout:g} s per program and input set")
         evaluator = Evaluator(spec, pool, input_sets[0])
+        _print_scoring(console, evaluator.scoring("--split on"), arguments.split == "auto")
+        console.print(f"timeout: {timeout:g} s per program and input set")
         for rows in score_input_sets(evaluator, programs, input_sets, arguments.keep_going):
             table = Table("input set", "program", "mean score", "summary", "time")
             for row in rows:
@@ -287,6 +312,17 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
     if skipped:
         console.print("(--keep-going runs a program on the later input sets after a failure)")
     return failed
+
+
+def _print_scoring(console: Console, scoring: Scoring, auto: bool = False) -> None:
+    """Who scores, and what a program can still forge: a user who trusts a score
+    should know what it rests on."""
+    console.print(f"scoring: {scoring.by} (split {'on' if scoring.split else 'off'}"
+                  f"{' by auto' if auto else ''})", highlight=False)
+    if scoring.forgeable:
+        console.print(f"[yellow]forgeable:[/] {scoring.forgeable}", highlight=False)
+    else:
+        console.print("forgeable: nothing but the program's own answers", highlight=False)
 
 
 def _score_cells(row: ProgramScore, per_input: bool) -> tuple[str | Text, ...]:

@@ -8,6 +8,7 @@ training and held-out scores side by side (overfitting is visible).
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import statistics
 import threading
@@ -19,6 +20,7 @@ from funsearch import runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine, Status
+from funsearch.evaluator import scoring, splits
 
 if TYPE_CHECKING:
     from funsearch.runtime.resume import Replayed
@@ -50,9 +52,12 @@ def make_backend(config: ExperimentConfig, spec: spec_module.Specification,
 
 def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = None,
         run_dir: Path | None = None, resume: Replayed | None = None,
+        on_start: Callable[[dict[str, Any]], None] | None = None,
         **backend_kwargs: Any) -> RunResult:
     """Runs an experiment to its budget and returns what it found. With `resume`
-    (a run's log replayed, see runtime/resume.py) it goes on with that run."""
+    (a run's log replayed, see runtime/resume.py) it goes on with that run.
+    `on_start` hears the start event's fields (isolation, scoring, what a
+    program can forge) once the backend is up."""
     spec = spec_module.load(config.spec_path())
     # Run directories go where the user is (like --out), not beside the experiment file.
     run_dir = run_dir or runlog.new_run_dir(Path(config.out), config.name)
@@ -67,12 +72,19 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
         log.close()
         raise
     try:
-        log.append("run_start" if resume is None else "resume", name=config.name,
-                   seed=config.seed, spec=str(spec.path), isolation=backend.isolation,
-                   isolation_detail=getattr(backend, "isolation_detail", ""),
-                   runtime=config.runtime.kind,
-                   samplers=[sampler.name for sampler in config.samplers],
-                   **(resume.summary() if resume is not None else {}))
+        # The evaluations run as root where the driver does (a local runtime).
+        scored = scoring(spec, splits(spec, config.evaluator.split), backend.isolation,
+                         own_uid=os.geteuid() == 0)
+        start = dict(name=config.name, seed=config.seed, spec=str(spec.path),
+                     isolation=backend.isolation,
+                     isolation_detail=getattr(backend, "isolation_detail", ""),
+                     split=scored.split, scoring=scored.by, forgeable=scored.forgeable,
+                     runtime=config.runtime.kind,
+                     samplers=[sampler.name for sampler in config.samplers],
+                     **(resume.summary() if resume is not None else {}))
+        log.append("run_start" if resume is None else "resume", **start)
+        if on_start is not None:
+            on_start(start)
         engine = Engine(config, spec, backend, log, on_status)
         try:
             if resume is None:

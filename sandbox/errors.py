@@ -22,7 +22,7 @@ def describe(error: BaseException, spec_file: str | None = None) -> str:
 def text_of(error: BaseException) -> str:
     try:
         return str(error)
-    except Exception:  # a hostile __str__
+    except BaseException:  # a hostile __str__ (raising even SystemExit)
         return "<unprintable>"
 
 

@@ -58,9 +58,11 @@ def read_all(fd: int) -> bytes:
 
 
 def write_all(fd: int, message: bytes) -> None:
-    view = memoryview(message)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, message)  # all of it, unless the pipe is full
+    if written < len(message):
+        view = memoryview(message)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def pidfd(pid: int) -> int | None:

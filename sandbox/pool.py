@@ -189,6 +189,11 @@ class SandboxPool:
     ) -> Outcome:
         return self.submit(program, function_name, input_set, input_ids).result()
 
+    @property
+    def own_uid(self) -> bool:
+        """Whether evaluations run under uids of their own (the host is root)."""
+        return self._uid_base is not None
+
     def worker_pids(self) -> list[int]:
         """Host pids of the live worker processes (bwrap's, under bubblewrap)."""
         return [worker.pid for worker in self._workers if worker is not None]

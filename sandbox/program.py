@@ -12,8 +12,9 @@ arguments and reads the answer -- one write and one read per call to the same
 program process all evaluation long. Nothing of the run function's memory,
 globals or file descriptors is in the program's process.
 
-Calls go out pickled (they come from the trusted side); answers come back as
-plain data (wire.py), size-capped and read defensively: b"R" + a value,
+Calls go out as plain data (wire.py), or pickled where they are more (they
+come from the trusted side); answers come back as plain data only, size-capped
+and read defensively: b"R" + a value,
 b"E" + an exception [module, type, text, description], b"X" + why a value
 cannot cross. An answer that breaks the protocol, or the program's process
 ending, ends the evaluation whatever the run function does about it.
@@ -74,20 +75,20 @@ class ProgramProcess:
         self._calls, self._answers = calls[1], answers[0]
         self._module = module
         self._cap = int(limits["result_bytes"])
-        self._pending = bytearray()
+        self._pending = b""
         self.broken: bytes | None = None
         self.raised: tuple[BaseException, str] | None = None
 
     def load(self, program: str, name: str) -> bytes | None:
         """Defines the program in its process; None, or the error frame saying why not."""
         try:
-            self._send((program, name))
+            self._send((program, name), {})
             tag, body = self._receive()
             if tag == b"R":
                 return None
             if tag == b"E":
                 return b"E" + self._exception_fields(body)[3].encode()
-            self._break(f"an answer tagged {tag[:1]!r} to the program")
+            self._break(f"a malformed answer to the program (tag {tag[:1]!r})")
         except ProgramBroke:
             pass
         return self.broken
@@ -104,7 +105,7 @@ class ProgramProcess:
     def call(self, args: tuple, kwargs: dict) -> Any:
         if self.broken is not None:
             raise ProgramBroke()
-        self._send((args, kwargs))
+        self._send(args, kwargs)
         tag, body = self._receive()
         if tag == b"R":
             return self._decoded(body)
@@ -113,15 +114,24 @@ class ProgramProcess:
         if tag == b"X":
             reason = self._decoded(body)
             if not isinstance(reason, str):
-                self._break("an unreadable reason for a value that cannot cross")
+                self._break("a malformed answer (the reason a value cannot cross)")
             raise TypeError(f"the program returned {reason[:errors.DETAIL_CHARS]}")
-        self._break(f"an answer tagged {tag[:1]!r}")
+        self._break(f"a malformed answer (tag {tag[:1]!r})")
 
     # --- the protocol -----------------------------------------------------------
 
-    def _send(self, message: Any) -> None:
+    def _send(self, args: tuple, kwargs: dict) -> None:
+        """Pickled (this side is trusted: the other may unpickle), but arguments
+        with a numpy array as wire.py encodes them: half the cost of pickle's."""
+        data = None
+        message = (args, kwargs)
+        if any(type(value).__module__ == "numpy" for value in args):
+            try:
+                data = b"w" + wire.encode(message)
+            except wire.Unencodable:
+                pass
         try:
-            data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+            data = data or b"p" + pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # the spec's arguments, not the program's doing
             raise TypeError(
                 f"the run function passed a value that cannot reach the program's own "
@@ -133,34 +143,41 @@ class ProgramProcess:
             self._ended()
 
     def _receive(self) -> tuple[bytes, bytes]:
-        header = self._take(_HEADER)
-        size = int.from_bytes(header[1:], "big")
+        """The next answer: usually one read of the pipe."""
+        data = self._fill(self._pending, _HEADER)
+        size = int.from_bytes(data[1:_HEADER], "big")
         if size > self._cap:
-            self._break(f"an answer of {size} bytes, over the limit of {self._cap}")
-        return header[:1], self._take(size)
+            self._break(f"an answer of {size} bytes from the program, over the limit of "
+                        f"{self._cap}", broke=False)
+        end = _HEADER + size
+        data = self._fill(data, end)
+        self._pending = data[end:]
+        return data[:1], data[_HEADER:end]
 
-    def _take(self, size: int) -> bytes:
-        while len(self._pending) < size:
-            wanted = min(max(size - len(self._pending), 1 << 16), forking.READ)
-            chunk = os.read(self._answers, wanted)
+    def _fill(self, data: bytes, size: int) -> bytes:
+        """`data` and what the pipe has next, `size` bytes at least."""
+        if len(data) >= size:
+            return data
+        parts, have = [data], len(data)
+        while have < size:
+            chunk = os.read(self._answers, min(max(size - have, 1 << 16), forking.READ))
             if not chunk:
                 self._ended()
-            self._pending += chunk
-        data = bytes(self._pending[:size])
-        del self._pending[:size]
-        return data
+            parts.append(chunk)
+            have += len(chunk)
+        return b"".join(parts)
 
     def _decoded(self, body: bytes) -> Any:
         try:
             return wire.decode(body)
         except wire.WireError as error:
-            self._break(f"an answer that does not decode: {error}")
+            self._break(f"a malformed answer ({error})")
 
     def _exception_fields(self, body: bytes) -> list[str]:
         fields = self._decoded(body)
         if not (isinstance(fields, list) and len(fields) == 4
                 and all(isinstance(field, str) for field in fields)):
-            self._break("an unreadable exception")
+            self._break("a malformed answer (an exception)")
         return [field[: errors.DETAIL_CHARS] for field in fields]
 
     def _rebuilt(self, body: bytes) -> BaseException:
@@ -178,8 +195,12 @@ class ProgramProcess:
         self.raised = (error, description)
         return error
 
-    def _break(self, why: str) -> None:
-        self.broken = b"I" + f"the program's process broke the protocol: {why}".encode()
+    def _break(self, why: str, broke: bool = True) -> None:
+        """Ends the evaluation as invalid output; `broke`: the answer was not
+        one the program's side writes (a program writing to its answer pipe)."""
+        if broke:
+            why = f"the program's process broke the protocol: {why}"
+        self.broken = b"I" + why.encode()
         raise ProgramBroke()
 
     def _ended(self) -> None:
@@ -216,7 +237,7 @@ def _define(module: Any, channel: _Channel) -> Any:
     message = channel.receive()
     if message is None:
         os._exit(0)
-    program, name = message
+    (program, name), _ = message
     try:
         module.__dict__.pop(name, None)  # the spec's own version must not stand in
         exec(compile(program, "<program>", "exec"), module.__dict__)
@@ -252,26 +273,32 @@ def _exception(error: BaseException, module: Any, description: str | None = None
                   description or errors.describe(error, getattr(module, "__file__", None))]
         return wire.encode([field[: errors.DETAIL_CHARS] for field in fields])
     except BaseException:  # out of memory, or a hostile type: the words we have
-        return _OUT_OF_WORDS
+        return _OUT_OF_MEMORY if isinstance(error, MemoryError) else _UNDESCRIBED
 
 
-_OUT_OF_WORDS = wire.encode(["builtins", "MemoryError", "out of memory",
-                             "MemoryError: out of memory"])
+_OUT_OF_MEMORY = wire.encode(["builtins", "MemoryError", "", "MemoryError: out of memory"])
+_UNDESCRIBED = wire.encode(["program", "ProgramError", "",
+                            "the program raised an exception that cannot be described"])
 
 
 class _Channel:
     """The program's end: calls on fd 0, answers on fd 3."""
 
     def __init__(self) -> None:
-        self._pending = bytearray()
+        self._pending = b""
 
     def receive(self) -> Any:
         """The next message, or None when the run function's side closed its end."""
-        header = self._take(8)
-        if header is None:
+        data = self._fill(self._pending, 8)
+        if data is None:
             return None
-        body = self._take(int.from_bytes(header, "big"))
-        return None if body is None else pickle.loads(body)
+        end = 8 + int.from_bytes(data[:8], "big")
+        data = self._fill(data, end)
+        if data is None:
+            return None
+        self._pending = data[end:]
+        body = data[9:end]
+        return wire.decode(body) if data[8:9] == b"w" else pickle.loads(body)
 
     def answer(self, tag: bytes, body: bytes) -> None:
         for stream in (sys.stdout, sys.stderr):  # what it printed goes before the answer
@@ -281,12 +308,15 @@ class _Channel:
                 pass
         forking.write_all(3, tag + len(body).to_bytes(8, "big") + body)
 
-    def _take(self, size: int) -> bytes | None:
-        while len(self._pending) < size:
-            chunk = os.read(0, max(size - len(self._pending), 1 << 16))
+    @staticmethod
+    def _fill(data: bytes, size: int) -> bytes | None:
+        if len(data) >= size:
+            return data
+        parts, have = [data], len(data)
+        while have < size:
+            chunk = os.read(0, min(max(size - have, 1 << 16), forking.READ))
             if not chunk:
                 return None
-            self._pending += chunk
-        data = bytes(self._pending[:size])
-        del self._pending[:size]
-        return data
+            parts.append(chunk)
+            have += len(chunk)
+        return b"".join(parts)

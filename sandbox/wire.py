@@ -25,7 +25,6 @@ _NUMPY_CHARS = frozenset("?bBhHiIlLqQefdFD")  # numeric dtypes, native byte orde
 _INT64 = struct.Struct("<q")
 _FLOAT = struct.Struct("<d")
 _COUNT = struct.Struct("<I")
-_DIM = struct.Struct("<Q")
 _SMALL = (1 << 63) - 1
 
 
@@ -65,8 +64,8 @@ def _put_float(value: float, out: bytearray, depth: int) -> None:
 
 def _put_dict(value: dict, out: bytearray, depth: int) -> None:
     if depth >= MAX_DEPTH:
-        raise Unencodable(f"nested more than {MAX_DEPTH} deep")
-    out += b"D" + _COUNT.pack(len(value))
+        raise Unencodable(f"a value nested more than {MAX_DEPTH} deep")
+    out += b"D" + _COUNT.pack(2 * len(value))  # keys and values, alternating
     for key, item in value.items():
         _put(key, out, depth + 1)
         _put(item, out, depth + 1)
@@ -102,7 +101,7 @@ def _put_sequence(value: list | tuple, out: bytearray, depth: int) -> None:
             except OverflowError:  # a big int among them
                 pass
     if depth >= MAX_DEPTH:
-        raise Unencodable(f"nested more than {MAX_DEPTH} deep")
+        raise Unencodable(f"a value nested more than {MAX_DEPTH} deep")
     out += (b"L" if listed else b"T") + _COUNT.pack(len(value))
     for item in value:
         _put(item, out, depth + 1)
@@ -135,8 +134,7 @@ def _put_array(value: Any, out: bytearray) -> None:
     dtype = _native(value.dtype)
     data = value.astype(dtype, copy=False).tobytes()  # C order
     out += b"A" + dtype.char.encode() + bytes([value.ndim])
-    for size in value.shape:
-        out += _DIM.pack(size)
+    out += struct.pack(f"<{value.ndim}Q", *value.shape)
     out += data
 
 
@@ -164,99 +162,113 @@ def _native(dtype: Any) -> Any:
 
 def decode(data: bytes) -> Any:
     """The value `encode` made; WireError for anything else (all of it read)."""
-    reader = _Reader(memoryview(data))
+    reader = _Reader(bytes(data))
     try:
         value = reader.value(0)
     except WireError:
         raise
     except (ValueError, TypeError, OverflowError) as error:  # e.g. numpy refusing a shape
         raise WireError(f"{type(error).__name__}: {error}") from None
-    if reader.at != len(data):
-        raise WireError(f"{len(data) - reader.at} bytes after the value")
+    if reader.at != len(reader.data):
+        raise WireError(f"{len(reader.data) - reader.at} bytes after the value")
     return value
 
 
 class _Reader:
-    def __init__(self, data: memoryview) -> None:
+    """A position in the message; every read checks it stays inside."""
+
+    def __init__(self, data: bytes) -> None:
         self.data = data
         self.at = 0
 
-    def take(self, size: int) -> memoryview:
-        if size < 0 or self.at + size > len(self.data):
+    def skip(self, size: int) -> int:
+        """Where `size` bytes start; the position moves past them."""
+        start = self.at
+        if size < 0 or start + size > len(self.data):
             raise WireError("the message ends early")
-        chunk = self.data[self.at : self.at + size]
-        self.at += size
-        return chunk
+        self.at = start + size
+        return start
+
+    def take(self, size: int) -> bytes:
+        start = self.skip(size)
+        return self.data[start : start + size]
 
     def count(self) -> int:
-        return _COUNT.unpack(self.take(4))[0]
+        return _COUNT.unpack_from(self.data, self.skip(4))[0]
 
     def value(self, depth: int) -> Any:
-        tag = bytes(self.take(1))
-        if tag in _SCALARS:
-            return _SCALARS[tag](self)
-        if tag in b"LTD":
-            if depth >= MAX_DEPTH:
-                raise WireError(f"nested more than {MAX_DEPTH} deep")
-            return self.container(tag, depth + 1)
-        if tag == b"A":
-            return self.array()
-        if tag == b"g":
-            numpy, dtype = self.dtype()
-            raw = self.take(self.count())
-            if len(raw) != dtype.itemsize:
-                raise WireError(f"a {dtype} number of {len(raw)} bytes")
-            return numpy.frombuffer(raw, dtype=dtype)[0]
-        raise WireError(f"unknown tag {tag!r}")
+        read = _READ.get(self.data[self.skip(1)])
+        if read is None:
+            raise WireError(f"unknown tag {self.data[self.at - 1:self.at]!r}")
+        return read(self, depth)
 
-    def container(self, tag: bytes, depth: int) -> Any:
+    def container(self, depth: int) -> list:
+        if depth >= MAX_DEPTH:
+            raise WireError(f"nested more than {MAX_DEPTH} deep")
         size = self.count()
         if size > len(self.data) - self.at:  # every item takes a byte at least
             raise WireError("a container longer than its message")
-        if tag == b"D":
-            result = {}
-            for _ in range(size):
-                key, item = self.value(depth), self.value(depth)
-                try:
-                    result[key] = item
-                except TypeError:  # an unhashable key
-                    raise WireError(f"a dict key of type '{type(key).__name__}'") from None
-            return result
-        items = [self.value(depth) for _ in range(size)]
-        return items if tag == b"L" else tuple(items)
+        return [self.value(depth + 1) for _ in range(size)]
 
     def dtype(self) -> tuple[Any, Any]:
-        char = bytes(self.take(1)).decode("ascii", errors="replace")
-        if char not in _NUMPY_CHARS:
-            raise WireError(f"numpy dtype {char!r} is not allowed")
-        try:
-            import numpy
-        except ImportError:
-            raise WireError("a numpy value, and numpy cannot be imported here") from None
-        return numpy, numpy.dtype(char)
-
-    def array(self) -> Any:
-        numpy, dtype = self.dtype()
-        ndim = self.take(1)[0]
-        if ndim > 32:
-            raise WireError(f"an array of {ndim} dimensions")
-        shape = tuple(_DIM.unpack(self.take(8))[0] for _ in range(ndim))
-        size = dtype.itemsize
-        for extent in shape:
-            size *= extent
-            if size > len(self.data):
-                raise WireError("an array larger than its message")
-        return numpy.frombuffer(self.take(size), dtype=dtype).reshape(shape).copy()
+        char = chr(self.data[self.skip(1)])
+        dtype = _DTYPES.get(char)
+        if dtype is None:
+            if char not in _NUMPY_CHARS:
+                raise WireError(f"numpy dtype {char!r} is not allowed")
+            try:
+                import numpy
+            except ImportError:
+                raise WireError("a numpy value, and numpy cannot be imported here") from None
+            dtype = _DTYPES[char] = numpy.dtype(char)
+        return sys.modules["numpy"], dtype
 
 
-def _text(reader: _Reader) -> str:
+_DTYPES: dict[str, Any] = {}
+
+
+def _dict(reader: _Reader, depth: int) -> dict:
+    items = reader.container(depth)  # keys and values, alternating
+    if len(items) % 2:
+        raise WireError("a dict with a key and no value")
+    try:
+        return dict(zip(items[::2], items[1::2], strict=True))
+    except TypeError:  # an unhashable key
+        raise WireError("a dict key that is not hashable") from None
+
+
+def _array(reader: _Reader, depth: int) -> Any:
+    numpy, dtype = reader.dtype()
+    ndim = reader.data[reader.skip(1)]
+    if ndim > 32:
+        raise WireError(f"an array of {ndim} dimensions")
+    shape = struct.unpack_from(f"<{ndim}Q", reader.data, reader.skip(8 * ndim))
+    count = 1
+    for extent in shape:
+        count *= extent
+        if count * dtype.itemsize > len(reader.data):
+            raise WireError("an array larger than its message")
+    start = reader.skip(count * dtype.itemsize)
+    flat = numpy.frombuffer(reader.data, dtype, count, start).copy()  # owned and writable
+    return flat if ndim == 1 else flat.reshape(shape)
+
+
+def _number(reader: _Reader, depth: int) -> Any:
+    numpy, dtype = reader.dtype()
+    start = reader.skip(reader.count())
+    if reader.at - start != dtype.itemsize:
+        raise WireError(f"a {dtype} number of {reader.at - start} bytes")
+    return numpy.frombuffer(reader.data, dtype, 1, start)[0]
+
+
+def _text(reader: _Reader, depth: int) -> str:
     try:
         return str(reader.take(reader.count()), "utf-8", "surrogatepass")
     except UnicodeDecodeError as error:
         raise WireError(f"a string that is not UTF-8: {error.reason}") from None
 
 
-def _big(reader: _Reader) -> int:
+def _big(reader: _Reader, depth: int) -> int:
     size = reader.count()
     if size > MAX_INT_BYTES:
         raise WireError(f"an int of {size} bytes")
@@ -264,7 +276,7 @@ def _big(reader: _Reader) -> int:
 
 
 def _packed(code: str, listed: bool):
-    def read(reader: _Reader) -> list | tuple:
+    def read(reader: _Reader, depth: int) -> list | tuple:
         raw = reader.take(reader.count())
         if len(raw) % 8:
             raise WireError("a packed sequence of partial items")
@@ -275,17 +287,22 @@ def _packed(code: str, listed: bool):
     return read
 
 
-_SCALARS = {
-    b"n": lambda reader: None,
-    b"t": lambda reader: True,
-    b"f": lambda reader: False,
-    b"i": lambda reader: _INT64.unpack(reader.take(8))[0],
-    b"I": _big,
-    b"d": lambda reader: _FLOAT.unpack(reader.take(8))[0],
-    b"s": _text,
-    b"b": lambda reader: bytes(reader.take(reader.count())),
-    b"F": _packed("d", True),
-    b"G": _packed("d", False),
-    b"J": _packed("q", True),
-    b"K": _packed("q", False),
+_READ = {
+    ord("n"): lambda reader, depth: None,
+    ord("t"): lambda reader, depth: True,
+    ord("f"): lambda reader, depth: False,
+    ord("i"): lambda reader, depth: _INT64.unpack_from(reader.data, reader.skip(8))[0],
+    ord("I"): _big,
+    ord("d"): lambda reader, depth: _FLOAT.unpack_from(reader.data, reader.skip(8))[0],
+    ord("s"): _text,
+    ord("b"): lambda reader, depth: reader.take(reader.count()),
+    ord("F"): _packed("d", True),
+    ord("G"): _packed("d", False),
+    ord("J"): _packed("q", True),
+    ord("K"): _packed("q", False),
+    ord("L"): lambda reader, depth: reader.container(depth),
+    ord("T"): lambda reader, depth: tuple(reader.container(depth)),
+    ord("D"): _dict,
+    ord("A"): _array,
+    ord("g"): _number,
 }
