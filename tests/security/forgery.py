@@ -212,3 +212,18 @@ def program(attack: str) -> str:
 def spec_text(spec: str, attack: str = HONEST) -> str:
     """A spec (SELF_SCORED or HOST_SCORED) whose own `solve` is the attack."""
     return textwrap.dedent(spec).replace("    BODY", body(attack))
+
+
+def spec_with_baselines(spec: str, initial: str = HONEST) -> str:
+    """A spec whose baselines are every attack, each under its own name: `check`
+    and `evaluate` run them all beside the program."""
+    text = spec_text(spec, initial)
+    baselines = "".join(
+        f"\n\n@funsearch.baseline\ndef {name}(n):\n{body(name)}\n" for name in ATTACKS)
+    return text.replace("\n\n@funsearch.evolve", baselines + "\n\n@funsearch.evolve")
+
+
+def marked(attack: str) -> str:
+    """The attack's body as a sampler's completion, marked with its name (an
+    assignment: it survives the search's parsing, so its evaluation can be found)."""
+    return f"    _attack = {attack!r}\n" + body(attack) + "\n"
