@@ -6,18 +6,18 @@ the sandbox's own format to the result pipe it finds in /proc/self/fd. Where
 the run function returns the score itself, that is a forged score. Split, the
 evaluation's child (inside.py) forks, before it jails itself, one more process
 for the program: jailed the same way, non-dumpable, with only its own ends of
-two pipes (calls in on fd 0, answers out on fd 3) and the output pipes. In the
-run function's process the evolved function's name is a stub that sends the
-arguments and reads the answer -- one write and one read per call to the same
-program process all evaluation long. Nothing of the run function's memory,
-globals or file descriptors is in the program's process.
+two pipes (answers out on fd 3, calls in on fd 4), the output pipes and
+/dev/null as stdin. In the run function's process the evolved function's name
+is a stub that sends the arguments and reads the answer -- one write and one
+read per call, to the same program process all evaluation long. Nothing of the
+run function's memory, globals or file descriptors is in the program's process.
 
-Calls go out as plain data (wire.py), or pickled where they are more (they
-come from the trusted side); answers come back as plain data only, size-capped
-and read defensively: b"R" + a value,
-b"E" + an exception [module, type, text, description], b"X" + why a value
-cannot cross. An answer that breaks the protocol, or the program's process
-ending, ends the evaluation whatever the run function does about it.
+Calls go out pickled, or as plain data (wire.py) where that is cheaper; they
+come from the trusted side. Answers come back as plain data only, size-capped
+and read defensively: b"R" + a value, b"E" + an exception [module, type, text,
+description], b"X" + why a value cannot cross. An answer that breaks the
+protocol, or the program's process ending, ends the evaluation whatever the
+run function does about it.
 
 Imported as a sibling module: standard library only.
 """
@@ -29,6 +29,7 @@ import os
 import pickle
 import random
 import sys
+import threading
 from typing import Any
 
 import errors
@@ -38,6 +39,7 @@ import wire
 
 _HEADER = 9  # a tag byte and an 8-byte big-endian length
 _SERVE_FAILED = 72  # the program's process broke its own end of the protocol
+_CALLS = 4  # the program's fd for calls; stdin reads /dev/null, as unsplit
 
 
 class ProgramBroke(BaseException):
@@ -76,6 +78,7 @@ class ProgramProcess:
         self._module = module
         self._cap = int(limits["result_bytes"])
         self._pending = b""
+        self._lock = threading.Lock()
         self.broken: bytes | None = None
         self.raised: tuple[BaseException, str] | None = None
 
@@ -103,10 +106,11 @@ class ProgramProcess:
         return evolved
 
     def call(self, args: tuple, kwargs: dict) -> Any:
-        if self.broken is not None:
-            raise ProgramBroke()
-        self._send(args, kwargs)
-        tag, body = self._receive()
+        with self._lock:  # one call at a time, should the run function use threads
+            if self.broken is not None:
+                raise ProgramBroke()
+            self._send(args, kwargs)
+            tag, body = self._receive()
         if tag == b"R":
             return self._decoded(body)
         if tag == b"E":
@@ -145,6 +149,8 @@ class ProgramProcess:
     def _receive(self) -> tuple[bytes, bytes]:
         """The next answer: usually one read of the pipe."""
         data = self._fill(self._pending, _HEADER)
+        if data[:1] not in (b"R", b"E", b"X"):
+            self._break(f"a malformed answer (tag {data[:1]!r})")
         size = int.from_bytes(data[1:_HEADER], "big")
         if size > self._cap:
             self._break(f"an answer of {size} bytes from the program, over the limit of "
@@ -218,9 +224,12 @@ def _serve(module: Any, jail: isolation.Jail, parent: int, calls: int, answers: 
     """Jails itself, defines the program, answers calls until the run function's
     side closes its end. Never returns."""
     try:
-        os.dup2(calls, 0)
         os.dup2(answers, 3)
-        os.closerange(4, forking.MAX_FD)  # the run function's ends, its result pipe
+        os.dup2(calls, _CALLS)
+        os.closerange(_CALLS + 1, forking.MAX_FD)  # the run function's ends and pipes
+        null = os.open(os.devnull, os.O_RDONLY)  # the run function's request pipe goes
+        os.dup2(null, 0)
+        os.close(null)
         jail.enter(parent)
         channel = _Channel()
         function = _define(module, channel)
@@ -282,7 +291,7 @@ _UNDESCRIBED = wire.encode(["program", "ProgramError", "",
 
 
 class _Channel:
-    """The program's end: calls on fd 0, answers on fd 3."""
+    """The program's end: answers on fd 3, calls on fd 4."""
 
     def __init__(self) -> None:
         self._pending = b""
@@ -314,7 +323,7 @@ class _Channel:
             return data
         parts, have = [data], len(data)
         while have < size:
-            chunk = os.read(0, min(max(size - have, 1 << 16), forking.READ))
+            chunk = os.read(_CALLS, min(max(size - have, 1 << 16), forking.READ))
             if not chunk:
                 return None
             parts.append(chunk)
