@@ -19,6 +19,7 @@ from typing import Any
 import errors
 import forking
 import isolation
+import program as program_module
 from program import ProgramProcess
 from streams import LENGTH
 
@@ -41,6 +42,8 @@ def child_main(runner: Any, jail: isolation.Jail, pipes: list, parent: int) -> N
             if runner.split else None
         jail.enter(parent)
         _warm_up()
+        if program is not None:
+            program_module.warm_up()
         request = json.loads(forking.read_all(0))
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

@@ -25,6 +25,7 @@ Imported as a sibling module: standard library only.
 from __future__ import annotations
 
 import builtins
+import fcntl
 import os
 import pickle
 import random
@@ -128,14 +129,13 @@ class ProgramProcess:
         """Pickled (this side is trusted: the other may unpickle), but arguments
         with a numpy array as wire.py encodes them: half the cost of pickle's."""
         data = None
-        message = (args, kwargs)
-        if any(type(value).__module__ == "numpy" for value in args):
+        if not kwargs and any(type(value).__module__ == "numpy" for value in args):
             try:
-                data = b"w" + wire.encode(message)
+                data = b"w" + wire.encode(args)
             except wire.Unencodable:
                 pass
         try:
-            data = data or b"p" + pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+            data = data or b"p" + pickle.dumps((args, kwargs), pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # the spec's arguments, not the program's doing
             raise TypeError(
                 f"the run function passed a value that cannot reach the program's own "
@@ -224,13 +224,15 @@ def _serve(module: Any, jail: isolation.Jail, parent: int, calls: int, answers: 
     """Jails itself, defines the program, answers calls until the run function's
     side closes its end. Never returns."""
     try:
-        os.dup2(answers, 3)
+        answers, calls = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (answers, calls))
+        os.dup2(answers, 3)  # from above 10: neither is on the other's place
         os.dup2(calls, _CALLS)
         os.closerange(_CALLS + 1, forking.MAX_FD)  # the run function's ends and pipes
         null = os.open(os.devnull, os.O_RDONLY)  # the run function's request pipe goes
         os.dup2(null, 0)
         os.close(null)
         jail.enter(parent)
+        warm_up()
         channel = _Channel()
         function = _define(module, channel)
         while (message := channel.receive()) is not None:
@@ -239,6 +241,16 @@ def _serve(module: Any, jail: isolation.Jail, parent: int, calls: int, answers: 
     except BaseException:
         os._exit(_SERVE_FAILED)
     os._exit(0)
+
+
+def warm_up() -> None:
+    """A call's machinery run once on nothing, while waiting for the program:
+    the pages it writes are copied (fork's copy-on-write) before the clock runs.
+    Both sides run it."""
+    exec(compile("def _f(x):\n    return [x, 1.5]\n", "<warm-up>", "exec"), {})
+    for value in ((1, 1.5, "x"), {"a": [0, None]}):
+        wire.decode(wire.encode(value))
+        pickle.loads(pickle.dumps((value, {}), pickle.HIGHEST_PROTOCOL))
 
 
 def _define(module: Any, channel: _Channel) -> Any:
@@ -307,7 +319,7 @@ class _Channel:
             return None
         self._pending = data[end:]
         body = data[9:end]
-        return wire.decode(body) if data[8:9] == b"w" else pickle.loads(body)
+        return (wire.decode(body), {}) if data[8:9] == b"w" else pickle.loads(body)
 
     def answer(self, tag: bytes, body: bytes) -> None:
         for stream in (sys.stdout, sys.stderr):  # what it printed goes before the answer

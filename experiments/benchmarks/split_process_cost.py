@@ -18,7 +18,8 @@ Each figure is the median evaluation (the worker's own clock, request to
 result) with a 95% bootstrap interval over the evaluations; "+ split" is the
 median of the per-round differences, with its interval over rounds; per call is
 that divided by the calls an evaluation makes (counted by running the spec on
-the host). CPU is every process of the pool, per evaluation, median of rounds.
+the host). CPU is every process of the pool over all rounds, per evaluation
+(the kernel counts it in 10 ms ticks: read it for the larger cases only).
 
     python experiments/benchmarks/split_process_cost.py [--rounds 7] [--per-round 2]
 """
@@ -163,9 +164,9 @@ def show(value: tuple[float, float, float], scale: float, digits: int = 1) -> st
     return f"{middle:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def report(cases: list[Case], rounds: int, per_round: int, detail: str) -> None:
-    load = os.getloadavg()
-    print(f"\n{os.cpu_count()} cores, load {load[0]:.1f} / {load[1]:.1f} (1 / 5 min); {detail}")
+def report(cases: list[Case], rounds: int, per_round: int, detail: str, load: float) -> None:
+    print(f"\n{os.cpu_count()} cores, load {load:.1f} before and {os.getloadavg()[0]:.1f} after "
+          f"(1 min); {detail}")
     print(f"{rounds} interleaved rounds x {per_round} evaluations per mode and case; "
           "median [95% bootstrap interval]\n")
     header = (f"{'case':24s} {'calls/eval':>10s} {'shared ms/eval':>22s} {'split ms/eval':>22s} "
@@ -179,8 +180,8 @@ def report(cases: list[Case], rounds: int, per_round: int, detail: str) -> None:
                  zip(case.durations["shared"], case.durations["split"], strict=True)]
         extra_interval = median_interval(extra)
         per_call = show(extra_interval, 1e6 / case.calls) if case.calls else "-"
-        cpu = (f"{1000 * statistics.median(case.cpu['shared']):.1f} | "
-               f"{1000 * statistics.median(case.cpu['split']):.1f}")
+        cpu = (f"{1000 * statistics.fmean(case.cpu['shared']):.1f} | "
+               f"{1000 * statistics.fmean(case.cpu['split']):.1f}")
         same = "" if case.outputs["shared"] == case.outputs["split"] else "  (outputs differ!)"
         print(f"{case.label:24s} {case.calls:>10d} {show(median_interval(shared), 1e3):>22s} "
               f"{show(median_interval(split), 1e3):>22s} {show(extra_interval, 1e3):>22s} "
@@ -205,6 +206,7 @@ def main() -> None:
         cases = [Case(label, path, input_set, args.isolation) for label, path, input_set in plan
                  if wanted is None or any(label.startswith(word) for word in wanted)]
         detail = next(iter(cases[0].pools.values())).isolation_detail if cases else ""
+        load = os.getloadavg()[0]
         try:
             for case in cases:  # every worker builds its input set before the clock
                 for pool in case.pools.values():
@@ -217,7 +219,7 @@ def main() -> None:
         finally:
             for case in cases:
                 case.close()
-        report(cases, args.rounds, args.per_round, detail)
+        report(cases, args.rounds, args.per_round, detail, load)
 
 
 if __name__ == "__main__":
