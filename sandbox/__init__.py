@@ -35,6 +35,4 @@ Known limits, by level:
   can change what that function returns (outputs a host score still checks, or
   the score itself where the run function returns it). Split, it runs in a
   process of its own and reaches the run function only through what it returns.
-  Either way it can signal (tgkill) processes of its own uid: the run
-  function's, which ends its own evaluation as crashed.
 """

@@ -49,7 +49,7 @@ SPLIT = {
                              "which cannot leave the program's process (at "),
     "closed_answer_pipe": ("crashed", "exited with status 72 before returning a result"),
     "kill_parent": ("forbidden", FORBIDDEN),
-    "tgkill_parent": ("crashed", "killed by SIGKILL"),  # the run function's process: no score
+    "tgkill_parent": ("forbidden", FORBIDDEN),
     "ptrace_parent": ("forbidden", FORBIDDEN),
 }
 
