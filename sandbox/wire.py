@@ -110,7 +110,10 @@ def _put_sequence(value: list | tuple, out: bytearray, depth: int) -> None:
 def _put_other(value: Any, out: bytearray, depth: int) -> None:
     """Subclasses as their base type, numpy values as raw bytes; else Unencodable."""
     numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):
+    if numpy is not None and type(value) is numpy.ndarray:
+        _PUT[numpy.ndarray] = _put_array  # the next one straight away
+        _put_array(value, out)
+    elif numpy is not None and isinstance(value, numpy.ndarray):
         _put_array(numpy.asarray(value), out)  # a subclass: its plain array
     elif numpy is not None and isinstance(value, numpy.generic):
         dtype = _native(value.dtype)
@@ -130,12 +133,24 @@ def _put_other(value: Any, out: bytearray, depth: int) -> None:
         raise Unencodable(f"a value of type '{type(value).__name__}' (only {ALLOWED})")
 
 
-def _put_array(value: Any, out: bytearray) -> None:
-    dtype = _native(value.dtype)
-    data = value.astype(dtype, copy=False).tobytes()  # C order
-    out += b"A" + dtype.char.encode() + bytes([value.ndim])
-    out += struct.pack(f"<{value.ndim}Q", *value.shape)
-    out += data
+def _put_array(value: Any, out: bytearray, depth: int = 0) -> None:
+    dtype = value.dtype
+    if dtype.char not in _NUMPY_CHARS or not dtype.isnative:
+        dtype = _native(dtype)
+        value = value.astype(dtype)
+    out += b"A%c%c" % (ord(dtype.char), value.ndim)
+    out += _dims(value.ndim).pack(*value.shape)
+    out += value.tobytes()  # C order
+
+
+def _dims(ndim: int) -> struct.Struct:
+    dims = _DIMS.get(ndim)
+    if dims is None:
+        dims = _DIMS[ndim] = struct.Struct(f"<{ndim}Q")
+    return dims
+
+
+_DIMS: dict[int, struct.Struct] = {}
 
 
 _PUT = {
@@ -242,7 +257,7 @@ def _array(reader: _Reader, depth: int) -> Any:
     ndim = reader.data[reader.skip(1)]
     if ndim > 32:
         raise WireError(f"an array of {ndim} dimensions")
-    shape = struct.unpack_from(f"<{ndim}Q", reader.data, reader.skip(8 * ndim))
+    shape = _dims(ndim).unpack_from(reader.data, reader.skip(8 * ndim))
     count = 1
     for extent in shape:
         count *= extent
