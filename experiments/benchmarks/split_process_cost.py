@@ -1,8 +1,9 @@
 """What a split evaluation costs: the program in a process of its own, or shared.
 
 Split (sandbox/program.py), the run function calls the evolved function through
-a pipe: every call is one write and one read, the arguments pickled and the
-answer encoded as plain data, and every evaluation forks one more process
+a pipe: every call is one write and one read, the arguments pickled (numpy
+arrays as raw bytes) and the answer encoded as plain data, and every evaluation
+forks one more process
 (ahead of its request). Measured here in the same run, one evaluation at a
 time on a pool of one worker per mode, the modes interleaved round by round
 so that the load of this shared machine hits both alike:
@@ -16,10 +17,11 @@ so that the load of this shared machine hits both alike:
 
 Each figure is the median evaluation (the worker's own clock, request to
 result) with a 95% bootstrap interval over the evaluations; "+ split" is the
-median of the per-round differences, with its interval over rounds; per call is
-that divided by the calls an evaluation makes (counted by running the spec on
-the host). CPU is every process of the pool over all rounds, per evaluation
-(the kernel counts it in 10 ms ticks: read it for the larger cases only).
+median of the per-round differences, with its interval over rounds (for one
+call: the fixed cost of the extra process per evaluation); per call is that
+divided by the calls an evaluation makes (counted by running the spec on the
+host), the fixed cost spread over them. CPU is every process of the pool over
+all rounds, per evaluation (counted in 10 ms ticks: read it for the larger cases).
 
     python experiments/benchmarks/split_process_cost.py [--rounds 7] [--per-round 2]
 """
@@ -179,7 +181,7 @@ def report(cases: list[Case], rounds: int, per_round: int, detail: str, load: fl
         extra = [statistics.fmean(b) - statistics.fmean(a) for a, b in
                  zip(case.durations["shared"], case.durations["split"], strict=True)]
         extra_interval = median_interval(extra)
-        per_call = show(extra_interval, 1e6 / case.calls) if case.calls else "-"
+        per_call = show(extra_interval, 1e6 / case.calls) if case.calls >= 100 else "-"
         cpu = (f"{1000 * statistics.fmean(case.cpu['shared']):.1f} | "
                f"{1000 * statistics.fmean(case.cpu['split']):.1f}")
         same = "" if case.outputs["shared"] == case.outputs["split"] else "  (outputs differ!)"
