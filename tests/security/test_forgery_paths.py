@@ -95,6 +95,21 @@ def test_unsplit_check_warns_that_the_score_is_forgeable_and_it_is(tmp_path, cap
     assert rows_by_program(out)["patched_builtin"] == "1e+09"
 
 
+def test_run_says_at_its_start_who_scores_and_what_stays_forgeable(tmp_path, capsys):
+    (tmp_path / "spec.py").write_text(spec_text(SELF_SCORED))
+    experiment_file = tmp_path / "forgery.toml"
+    experiment_file.write_text(
+        'name = "forgery"\n[problem]\nspec = "spec.py"\n[database]\nislands = 1\n'
+        '[evaluator]\nworkers = 1\n[runtime]\nkind = "inline"\n')
+    arguments = ["run", str(experiment_file), "--max-samples", "1", "--out", str(tmp_path)]
+    assert cli.main(arguments) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("sandbox isolation: ")
+    assert lines[1:3] == [
+        "scoring: the run function 'run', the program in a process of its own (split on)",
+        "forgeable: nothing but the program's own answers"]
+
+
 class ScriptedSampler:
     """Proposes the attacks, each once, then the honest program again."""
 
