@@ -1,6 +1,6 @@
 """Simulated study: one model size, a uniform mix, or the adaptive scheduler?
 
-Four simulated model sizes (funsearch/simulation.py): a bigger model takes
+Four simulated model sizes (funsearch/scheduling/simulation.py): a bigger model takes
 longer per sample and succeeds more often, and keeps succeeding for longer
 as improvements get harder. The best score after k improvements is
 1 - (1 - step)^k (each improvement adds less), and a size's chance of an
@@ -37,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from funsearch import stats  # noqa: E402
 from funsearch.config import SchedulerConfig  # noqa: E402
-from funsearch.simulation import SimulatedSampler, Simulation, Trace  # noqa: E402
+from funsearch.reports import stats  # noqa: E402
+from funsearch.scheduling.simulation import SimulatedSampler, Simulation, Trace  # noqa: E402
 
 # Latency in seconds per sample on one GPU; success: chance that a sample
 # improves the search at its start; depth: improvements after which that

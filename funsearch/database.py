@@ -6,7 +6,12 @@ cluster by cluster (better clusters more often, the more so as the island
 fills) and, inside a cluster, shorter programs more often. Every so often the
 weaker half of the islands is emptied and refounded from the survivors, so
 that a poor start does not hold the search back. The islands and clusters
-themselves, and how they choose programs, are in funsearch/islands.py.
+themselves, and how they choose programs, are in funsearch/islands.py; what
+goes in and out (Program, Prompt, Registration, Reset) in funsearch/programs.py.
+
+An island holds each program once, by its normal hash: registering one that
+is there already answers `known` and changes nothing, so the loop keeps no
+record of what is where.
 
 Pure Python and numpy: no I/O, no threads, no global random state. The same
 seed and the same calls give the same prompts. The event log can rebuild the
@@ -24,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from funsearch import code
 from funsearch.config import DatabaseConfig
-from funsearch.islands import Island, Signature, temperature
+from funsearch.islands import Island
+from funsearch.programs import Program, Prompt, Registration, Reset
 from funsearch.spec import ScoreError, as_score
-
-__all__ = ["Program", "ProgramsDatabase", "Prompt", "Registration", "Reset", "temperature"]
 
 ScoresPerInput = Mapping[str, float]
 
@@ -70,95 +75,6 @@ def _checked_scores(scores: ScoresPerInput, input_ids: tuple[str, ...] | None) -
     return checked
 
 
-@dataclasses.dataclass(frozen=True)
-class Program:
-    """A program as registered on one island.
-
-    Attributes:
-      id: assigned by the database, sequential from 0 (deterministic).
-      source: the evolved function's source.
-      scores: input id -> score, in the database's input order.
-      score: mean of the scores; what clusters are ranked by.
-      island: the island it lives on.
-      parents: ids of the programs in the prompt it came from (for a founder,
-        the program it copies; none for the initial program).
-      sampler: name of the sampler that proposed it.
-    """
-
-    id: int
-    source: str
-    scores: dict[str, float]
-    score: float
-    island: int
-    parents: tuple[int, ...]
-    sampler: str = ""
-
-    @property
-    def signature(self) -> Signature:
-        return tuple(self.scores.values())
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Program:
-        """The inverse of dataclasses.asdict, after a JSON round trip."""
-        return cls(**{**data, "scores": dict(data["scores"]), "parents": tuple(data["parents"])})
-
-
-@dataclasses.dataclass(frozen=True)
-class Prompt:
-    """Programs of one island to show a sampler.
-
-    Attributes:
-      island: where they come from, and where the answer is registered.
-      epoch: the island's epoch when the prompt was made; an answer that
-        arrives after the island was reset is not registered.
-      parents: up to k programs from distinct clusters, weakest first
-        (shown as f_v0 .. f_v{k-1}).
-      version: len(parents), the version the sampler writes.
-    """
-
-    island: int
-    epoch: int
-    parents: tuple[Program, ...]
-    version: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Reset:
-    """One island emptied and refounded.
-
-    Attributes:
-      island: the island reset.
-      epoch: its new epoch.
-      founder: the founder as registered in the reset island (a new id).
-      source_island: the surviving island whose best program it copies.
-    """
-
-    island: int
-    epoch: int
-    founder: Program
-    source_island: int
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Reset:
-        """The inverse of dataclasses.asdict, after a JSON round trip."""
-        return cls(**{**data, "founder": Program.from_dict(data["founder"])})
-
-
-@dataclasses.dataclass(frozen=True)
-class Registration:
-    """The outcome of `register`.
-
-    Attributes:
-      program: the program as registered, None when it was not.
-      reason: why not, in words.
-      resets: the island resets this registration triggered (log them after it).
-    """
-
-    program: Program | None
-    reason: str = ""
-    resets: tuple[Reset, ...] = ()
-
-
 class ProgramsDatabase:
     """Islands of programs; prompts out, scored programs in."""
 
@@ -182,7 +98,8 @@ class ProgramsDatabase:
 
     # -- the search ---------------------------------------------------------
 
-    def register_initial(self, source: str, scores: ScoresPerInput) -> list[Program]:
+    def register_initial(self, source: str, scores: ScoresPerInput,
+                         program_hash: str | None = None) -> list[Program]:
         """Registers the initial program on every island (one copy, one id each).
 
         Invalid scores here are an error, not a rejection: the search cannot start.
@@ -194,9 +111,10 @@ class ProgramsDatabase:
         except _Invalid as error:
             raise ValueError(f"initial program: {error}") from None
         self._input_ids = tuple(checked)
+        program_hash = program_hash or code.normal_hash(source)
         copies = []
         for index, island in enumerate(self._islands):
-            program = self._new_program(source, checked, index, (), "")
+            program = self._new_program(source, checked, index, (), "", program_hash)
             island.register(program)
             copies.append(program)
         return copies
@@ -213,27 +131,34 @@ class ProgramsDatabase:
         return Prompt(island, chosen.epoch, parents, len(parents))
 
     def exchange(
-        self, registrations: list[tuple[str, ScoresPerInput, Prompt, str]], count: int
-    ) -> tuple[list[Registration], list[Prompt]]:
-        """register() for each (source, scores, prompt, sampler) in order, then
-        `count` prompts, which can show what was just registered: a remote
-        database answers a loop's writes and reads in one call."""
+        self, registrations: list[tuple[str, ScoresPerInput, Prompt, str, str]], count: int
+    ) -> tuple[list[Registration], list[Prompt], list[float]]:
+        """register() for each (source, scores, prompt, sampler, hash) in order,
+        then `count` prompts, which can show what was just registered, and the
+        best score per island: a remote database answers a loop's writes and
+        reads in one call."""
         answers = [self.register(*arguments) for arguments in registrations]
-        return answers, [self.prompt() for _ in range(count)]
+        return answers, [self.prompt() for _ in range(count)], self.island_best_scores()
 
     def register(
-        self, source: str, scores: ScoresPerInput, prompt: Prompt, sampler: str = ""
+        self, source: str, scores: ScoresPerInput, prompt: Prompt, sampler: str = "",
+        program_hash: str | None = None,
     ) -> Registration:
-        """Puts a scored program on the prompt's island, unless its scores are
-        invalid or the island was reset since the prompt (the reason says which).
+        """Puts a scored program on the prompt's island, unless it is there
+        already (`known`: the same normal hash, computed when not given), its
+        scores are invalid or the island was reset since the prompt (the reason
+        says which).
 
-        Resets are checked after every call, so a reset by time happens at the
-        first registration after the period has passed.
+        Resets are checked after every call that is not `known`, so a reset by
+        time happens at the first registration after the period has passed.
         """
         if self._input_ids is None:
             raise RuntimeError("register before register_initial")
         self._check_island(prompt.island)
         island = self._islands[prompt.island]
+        program_hash = program_hash or code.normal_hash(source)
+        if program_hash in island.hashes:
+            return Registration(None, f"already on island {prompt.island}", known=True)
         program, reason = None, ""
         try:
             checked = _checked_scores(scores, self._input_ids)
@@ -247,7 +172,8 @@ class ProgramsDatabase:
                 )
             else:
                 parents = tuple(parent.id for parent in prompt.parents)
-                program = self._new_program(source, checked, prompt.island, parents, sampler)
+                program = self._new_program(source, checked, prompt.island, parents, sampler,
+                                            program_hash)
                 island.register(program)
                 self._count_registration()
         return Registration(program, reason, self._maybe_reset())
@@ -295,7 +221,8 @@ class ProgramsDatabase:
     # -- replay -------------------------------------------------------------
 
     def restore(self, program: Program) -> None:
-        """Puts a logged registration back, as it was (same id, island, cluster).
+        """Puts a logged registration back, as it was (same id, island, cluster;
+        its hash computed if the log does not say it).
 
         A program without parents is a copy of the initial program; it does
         not count towards `reset_every`, as in `register_initial`.
@@ -339,15 +266,15 @@ class ProgramsDatabase:
             )
         self._next_id = max(self._next_id, program.id + 1)
         scores = {input_id: program.scores[input_id] for input_id in self._input_ids}
-        return dataclasses.replace(program, scores=scores, parents=tuple(program.parents))
+        return dataclasses.replace(program, scores=scores, parents=tuple(program.parents),
+                                   hash=program.hash or code.normal_hash(program.source))
 
     def _new_program(
         self, source: str, scores: dict[str, float], island: int,
-        parents: tuple[int, ...], sampler: str,
+        parents: tuple[int, ...], sampler: str, program_hash: str,
     ) -> Program:
-        program = Program(
-            self._next_id, source, scores, _mean(list(scores.values())), island, parents, sampler
-        )
+        program = Program(self._next_id, source, scores, _mean(list(scores.values())), island,
+                          parents, sampler, program_hash)
         self._next_id += 1
         return program
 
@@ -386,7 +313,7 @@ class ProgramsDatabase:
             assert model is not None, "a surviving island always has programs"
             epoch = self._islands[index].epoch + 1
             founder = self._new_program(
-                model.source, dict(model.scores), index, (model.id,), model.sampler
+                model.source, dict(model.scores), index, (model.id,), model.sampler, model.hash
             )
             self._refound(index, epoch, founder)
             resets.append(Reset(index, epoch, founder, source_island))

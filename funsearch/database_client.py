@@ -1,17 +1,20 @@
 """How the search loop talks to the programs database: in place, or in batches.
 
-The inline runtime's database lives in the loop's own process and is called
-directly. The Ray database lives in an actor, and an actor call is dear: on
+The loop (and the experiment around it) reaches the database only through a
+client here, with the same methods either way: register the initial program,
+take a prompt, register a program, the best program and each island's best
+score. The inline runtime's database lives in the loop's own process and is
+called directly. The Ray database lives in an actor, and an actor call is dear: on
 a 2-core machine about 1.2-1.7 ms of CPU over the caller, the actor and
 Ray's threads, more than a sample costs the loop to handle. So the loop
 calls it seldom: each call is an `exchange` that applies the registrations
 queued since the last one and returns a few prompts for later. A call goes
 when the last prompt fetched ahead is taken (the registrations ride along)
 or when the registrations have waited REGISTER_DELAY or filled a batch,
-without waiting for the answer. Either way the loop sees the same two
-operations: take a prompt, register a program (its answer handled by a
-callback, in the order the database applied them, so the run log replays
-to the same state).
+without waiting for the answer, and its answer brings each island's best
+score along for the live view. A registration's answer is handled by a
+callback, in the order the database applied them, so the run log replays to
+the same state.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from funsearch.database import Prompt, Registration
+from funsearch.programs import Program, Prompt, Registration
 
 # Registrations wait for this many, or this long, unless a prompt fetch takes
 # them first; prompts are fetched this many at a time. At the rates of a fast
@@ -41,11 +44,21 @@ class LocalDatabase:
     def __init__(self, database: Any):
         self._database = database
 
+    def register_initial(self, source: str, scores: dict[str, float],
+                         program_hash: str) -> list[Program]:
+        return self._database.register_initial(source, scores, program_hash)
+
     def prompt(self) -> Prompt:
         return self._database.prompt()
 
     def register(self, arguments: tuple, answer: Answer) -> None:
         answer(self._database.register(*arguments))
+
+    def best(self) -> Program:
+        return self._database.best()
+
+    def island_best_scores(self) -> list[float]:
+        return self._database.island_best_scores()
 
     def waiting(self) -> list[cf.Future]:
         return []
@@ -77,6 +90,25 @@ class RemoteDatabase:
             collections.deque())
         self._prompts: collections.deque[Prompt] = collections.deque()
         self._prompts_coming: cf.Future | None = None
+        self._island_best: list[float] | None = None  # as of the last answer
+
+    def register_initial(self, source: str, scores: dict[str, float],
+                         program_hash: str) -> list[Program]:
+        """Waits for the answer: nothing else can happen before it."""
+        programs = self._call("register_initial", source, scores, program_hash)
+        self._island_best = [program.score for program in programs]
+        return programs
+
+    def best(self) -> Program:
+        """The best program once the database has applied every call sent before."""
+        return self._call("best")
+
+    def island_best_scores(self) -> list[float]:
+        """Each island's best score as of the last exchange answered (asked for
+        once, and waited for, before the first)."""
+        if self._island_best is None:
+            self._island_best = self._call("island_best_scores")
+        return self._island_best
 
     def prompt(self) -> Prompt:
         """A prompt from the batch fetched ahead; the next batch is asked for
@@ -112,7 +144,8 @@ class RemoteDatabase:
         first: the order the database applied them."""
         while self._registering and self._registering[0][0].done():
             future, answers = self._registering.popleft()
-            for registration, answer in zip(future.result()[0], answers, strict=True):
+            registrations, _, self._island_best = future.result()
+            for registration, answer in zip(registrations, answers, strict=True):
                 answer(registration)
 
     def send(self, force: bool = False) -> None:
@@ -131,6 +164,10 @@ class RemoteDatabase:
         self._registering.append((future, [answer for _, answer in self._to_register]))
         self._to_register = []
         return future
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """One call, waited for (the database runs calls in the order sent)."""
+        return self._database.submit(method, *args).result()
 
     @property
     def busy(self) -> bool:

@@ -6,7 +6,7 @@ Ray runtime run this same loop. Work in flight is bounded on both sides: the
 scheduler sends a prompt only while the evaluations in flight plus those the
 prompts out will start stay below what the evaluators can take in one
 sampler latency (plus the backend's evaluation slots), and never more than
-`max_in_flight` prompts (funsearch/controller.py), so memory does not grow
+`max_in_flight` prompts (funsearch/scheduling/controller.py), so memory does not grow
 with run length.
 """
 
@@ -17,39 +17,23 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
-from funsearch import code, database_client, prompt
-from funsearch.budget import sample_cost
+from funsearch import cascades, code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
-from funsearch.database import Prompt, Registration
 from funsearch.evaluator import Evaluation
+from funsearch.programs import Program, Prompt, Registration
 from funsearch.progress import Counters, Progress, Status
 from funsearch.runlog import RunLog
-from funsearch.samplers import Sample
-from funsearch.scheduler import Scheduler, Spent, exhausted
+from funsearch.runtime import Backend
+from funsearch.samplers.base import Sample
+from funsearch.scheduling.budget import sample_cost
+from funsearch.scheduling.scheduler import Scheduler, Spent, exhausted
 from funsearch.spec import SpecError, Specification
 from funsearch.stall import StallWatcher, duplicate_reason
 
 _REJECTED_TEXT_CHARS = 2000
-
-
 # Requests of one sampler that may fail in a row before the run stops.
 MAX_SAMPLER_FAILURES = 20
-
-
-class Backend(Protocol):
-    """Where samplers and evaluations run (threads here, actors with Ray)."""
-
-    database: Any  # ProgramsDatabase or a proxy with the same methods
-    isolation: str
-    evaluation_slots: int  # evaluations that can usefully be queued at once
-
-    def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
-    def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]: ...
-    def close(self) -> None: ...
 
 
 @dataclasses.dataclass
@@ -65,22 +49,28 @@ class _Pending:
     program: str = ""
     program_hash: str = ""
     submitted: float = 0.0  # time.monotonic() when the prompt was sent
+    cascade: cascades.Underway | None = None  # its stage, under a cascade
 
 
 class Engine:
     def __init__(self, config: ExperimentConfig, spec: Specification, backend: Backend,
                  log: RunLog, on_status: Callable[[Status], None] | None = None):
+        config = cascades.resolve(config, spec)
         self._config = config
         self._spec = spec
         self._backend = backend
-        self._database = backend.database
-        self._log = log
         self._on_status = on_status or (lambda status: None)
         # Backends with two evaluation slots per sandbox worker need not say how many workers.
         workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
+        self._emit = lambda action, **fields: log.write(
+            events.Scheduler(action=action, extra=fields))
         self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
                                     workers=max(1, workers), slots=backend.evaluation_slots,
-                                    emit=lambda **fields: log.append("scheduler", **fields))
+                                    emit=self._emit)
+        # The cascade decides from the log: it sees every event the loop writes.
+        self._cascade = cascades.Cascade.of(config, emit=self._emit)
+        self._log = log if self._cascade is None else cascades.Observed(
+            log, lambda event: self._cascade.apply(event))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -89,11 +79,10 @@ class Engine:
         self._cache: dict[str, Evaluation] = {}  # normal hash -> evaluation
         # Duplicates of a program still being evaluated wait for its result.
         self._waiting: dict[str, list[_Pending]] = {}
-        self._on_island: set[tuple[int, str]] = set()  # (island, hash) already registered
         self._best_score: float | None = None
         self._next_sample = 0
-        # Prompts and registrations: in place, or batched for a remote database.
-        self._db = database_client.client(self._database)
+        # The database, in place or batched to a remote one: the loop's only way to it.
+        self._db = database_client.client(backend.database)
         self._sampler_failures = {name: 0 for name in self._samplers}
         self.stalls = StallWatcher()
         self._broken: str | None = None
@@ -101,6 +90,10 @@ class Engine:
         self._started = time.monotonic()
         self._wall_before = 0.0  # run time of earlier sessions of a resumed run
         self._last_status = 0.0
+
+    def best(self) -> Program:
+        """The best program in the database."""
+        return self._db.best()
 
     def stop(self) -> None:
         """Asks the loop to finish cleanly (Ctrl-C, a signal, a test)."""
@@ -110,16 +103,17 @@ class Engine:
         """Evaluates the spec's initial program and puts it on every island."""
         program = self._spec.initial_program
         evaluation = self._backend.submit_evaluation(program).result()
-        self._log.append("evaluation", sample=None, sampler="initial", **_evaluation_fields(
-            evaluation, program, code.normal_hash(program), duplicate=False))
+        self._log.write(events.Evaluation.of(evaluation, program, code.normal_hash(program),
+                                             duplicate=False, sample=None, sampler="initial"))
         if not evaluation.ok:
             raise SpecError(
                 f"{self._spec.path}: the initial '{self._spec.evolve_name}' does not evaluate on "
                 f"'{evaluation.input_set}' ({evaluation.status}): {evaluation.reason}")
-        programs = self._database.register_initial(program, evaluation.scores)
+        program_hash = code.normal_hash(program)
+        programs = self._db.register_initial(program, evaluation.scores, program_hash)
         for registered in programs:
-            self._log_registration(registered, sample=None, program_hash=code.normal_hash(program))
-        self._cache[code.normal_hash(program)] = evaluation
+            self._log.write(events.Registration.of(registered, sample=None))
+        self._cache[program_hash] = evaluation
         self._update_best(programs[0], sample=None)
 
     def restore(self, progress: Progress) -> None:
@@ -131,10 +125,11 @@ class Engine:
         self._next_sample = progress.next_sample
         self._best_score = progress.best_score
         self._cache = dict(progress.cache)
-        self._on_island = {(program.island, code.normal_hash(program.source))
-                           for program in self._database.programs()}
         for outcome in progress.outcomes:
             self._scheduler.learn(outcome)
+        if self._cascade is not None and progress.cascade is not None:
+            self._cascade = progress.cascade  # replayed from the same log (resume.py)
+            self._cascade.tuner.emit = self._emit
 
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""
@@ -147,13 +142,15 @@ class Engine:
             self._report_status(reason)
         self._finish_in_flight()
         self._scheduler.finish()
+        if self._cascade is not None:
+            self._emit("cascade_summary", **self._cascade.summary())
         self._report_status(reason, force=True)
         return reason
 
     def status(self, reason: str | None = None) -> Status:
         elapsed = self._wall_before + time.monotonic() - self._started
         return Status(elapsed, dataclasses.replace(self.counters), self._best_score,
-                      list(self._database.island_best_scores()),
+                      list(self._db.island_best_scores()),
                       self.counters.samples / elapsed if elapsed > 0 else 0.0, reason,
                       list(self.stalls.warnings))
 
@@ -182,7 +179,7 @@ class Engine:
             name = self._scheduler.pick(self._prompts_in_flight(), self._in_flight("evaluation"))
             if name is None:
                 return
-            n = self._samplers[name].samples_per_prompt
+            n = self._scheduler.request_size(name)
             n = n if left is None else min(n, left)
             chosen = self._db.prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
@@ -222,6 +219,10 @@ class Engine:
                 self._on_samples(future, pending)
                 continue
             evaluation = future.result()
+            if pending.cascade is not None:
+                evaluation, pending = self._advance(evaluation, pending)
+                if evaluation is None:
+                    continue  # on to its next stage
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
@@ -238,8 +239,8 @@ class Engine:
             samples: list[Sample] = future.result()
         except Exception as error:  # a backend failure is logged; the run goes on
             reason = f"{type(error).__name__}: {error}"[:500]
-            self._log.append("sampler_error", sampler=pending.sampler, island=pending.prompt.island,
-                             reason=reason)
+            self._log.write(events.SamplerError(sampler=pending.sampler,
+                                                island=pending.prompt.island, reason=reason))
             self._scheduler.on_prompt(pending.sampler, latency, evaluations=0, failed=True)
             self._sampler_failures[pending.sampler] += 1
             if self._sampler_failures[pending.sampler] >= MAX_SAMPLER_FAILURES:
@@ -250,36 +251,63 @@ class Engine:
                                 f"requests in a row; last error: {reason}")
             return
         self._sampler_failures[pending.sampler] = 0
+        # The request is named by its first sample's id: unique over resumed sessions.
+        request_id = self._next_sample
         to_evaluate = [evaluation for sample in samples
-                       if (evaluation := self._on_sample(sample, pending, len(samples)))]
-        if to_evaluate:
-            # One call for the prompt's new programs (one actor call with Ray).
-            futures = self._backend.submit_evaluations([p.program for p in to_evaluate])
-            self._pending.update(zip(futures, to_evaluate, strict=True))
+                       if (evaluation := self._on_sample(sample, pending, len(samples),
+                                                         request_id))]
+        if to_evaluate:  # one call for the prompt's new programs (one actor call with Ray)
+            self._evaluate(to_evaluate)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
 
-    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int) -> _Pending | None:
+    def _evaluate(self, pendings: list[_Pending]) -> None:
+        """Programs at one stage (all the training set, or a cascade's) in one call."""
+        input_set = ids = None
+        if self._cascade is not None:
+            pendings = [p if p.cascade else dataclasses.replace(p, cascade=cascades.Underway(
+                0, p.prompt.island, p.sample_id, p.sampler, p.program_hash)) for p in pendings]
+            input_set, ids = self._cascade.job(pendings[0].cascade.stage)
+        futures = self._backend.submit_evaluations([p.program for p in pendings], input_set, ids)
+        self._pending.update(zip(futures, pendings, strict=True))
+
+    def _advance(self, evaluation: Evaluation,
+                 pending: _Pending) -> tuple[Evaluation | None, _Pending]:
+        """A cascade stage came back: on to the next (None), or the last word."""
+        advance = self._cascade.advance(evaluation, pending.cascade)
+        if advance.event is not None:
+            self._log.write(advance.event)
+        pending = dataclasses.replace(pending, cascade=advance.underway)
+        if advance.final is None:
+            self._evaluate([pending])
+        return advance.final, pending
+
+    def _on_sample(self, sample: Sample, pending: _Pending, request_size: int,
+                   request_id: int) -> _Pending | None:
         """Logs a sample; what to evaluate, if its program has to be evaluated
-        (not rejected, not a duplicate)."""
+        (not rejected, not a duplicate). The event names its request and the
+        samples asked of it (`asked`) beside those returned (`request`), so a
+        backend that loses samples shows in the log."""
         sample_id = self._next_sample
         self._next_sample += 1
         self.counters.samples += 1
         cost = sample_cost(sample, self._samplers[pending.sampler], request_size)
         self._spent.charge(cost)
-        self._scheduler.on_sample(sample_id, pending.sampler, cost)
+        self._scheduler.on_sample(sample_id, pending.sampler, cost, sample_id - request_id,
+                                  request_size)
         chosen = pending.prompt
-        self._log.append(
-            "sample", sample=sample_id, sampler=pending.sampler, island=chosen.island,
+        self._log.write(events.Sample(
+            sample=sample_id, sampler=pending.sampler, island=chosen.island,
             epoch=chosen.epoch, parents=[parent.id for parent in chosen.parents],
-            latency=round(sample.latency, 6), request=request_size,
-            prompt_tokens=sample.prompt_tokens,
+            latency=round(sample.latency, 6), request_id=request_id, asked=pending.n,
+            request=request_size, prompt_tokens=sample.prompt_tokens,
             completion_tokens=sample.completion_tokens, gpu_seconds=sample.gpu_seconds,
-            usd=round(cost.usd, 8))
-        parsed = sample.parsed or prompt.parse(sample.text, pending.query)
+            cpu_seconds=sample.cpu_seconds, usd=round(cost.usd, 8)))
+        parsed = sample.parsed or parsing.parse(sample.text, pending.query)
         if parsed.program is None:
             self.counters.rejected += 1
-            self._log.append("rejection", sample=sample_id, sampler=pending.sampler,
-                             reason=parsed.rejection, text=sample.text[:_REJECTED_TEXT_CHARS])
+            self._log.write(events.Rejection(sample=sample_id, sampler=pending.sampler,
+                                             reason=parsed.rejection,
+                                             text=sample.text[:_REJECTED_TEXT_CHARS]))
             self._scheduler.observe(sample_id, improved=False)
             self._wasted(pending, parsed.rejection)
             return None
@@ -306,7 +334,7 @@ class Engine:
         recent samples all did (stall.py), once per stall."""
         stall = self.stalls.wasted(pending.sampler, reason)
         if stall is not None:
-            self._log.append("stall", **stall.fields())
+            self._log.write(events.Stall(**stall.fields()))
 
     def _on_evaluation(self, evaluation: Evaluation, pending: _Pending,
                        duplicate: bool = False) -> None:
@@ -314,61 +342,56 @@ class Engine:
         if not duplicate:
             self.counters.evaluated += 1
             self._spent.evaluation_seconds += seconds
-            if evaluation.status != "lost":  # says nothing about the program: try it again
+            if outcomes.remembered(evaluation.status):  # else: try it again
                 self._cache[pending.program_hash] = evaluation
-        self._log.append("evaluation", sample=pending.sample_id, sampler=pending.sampler,
-                         **_evaluation_fields(evaluation, pending.program, pending.program_hash,
-                                              duplicate))
-        if not evaluation.ok:
-            self.counters.failed += 1
+        underway = pending.cascade
+        self._log.write(events.Evaluation.of(
+            evaluation, pending.program, pending.program_hash, duplicate, pending.sample_id,
+            pending.sampler, stage=underway and underway.stage,
+            audit=bool(underway and underway.audit)))
+        if not outcomes.scored(evaluation.status):  # failed, or stopped by the cascade
+            if outcomes.failed(evaluation.status):
+                self.counters.failed += 1
+            else:
+                self.counters.stopped += 1
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
-        island = pending.prompt.island
-        if (island, pending.program_hash) in self._on_island:
-            self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
-            return
-        arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler)
+        arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler,
+                     pending.program_hash)
         self._db.register(arguments, lambda registration: self._after_registration(
             registration, pending, evaluation, seconds))
 
     def _after_registration(self, registration: Registration, pending: _Pending,
                             evaluation: Evaluation, seconds: float) -> None:
-        improved = self._on_registration(registration, pending, evaluation)
+        # A program already on its island: nothing happened, no improvement.
+        improved = not registration.known and self._on_registration(registration, pending,
+                                                                    evaluation)
         self._scheduler.observe(pending.sample_id, improved=improved, evaluation_seconds=seconds)
 
     def _on_registration(self, registration: Registration, pending: _Pending,
                          evaluation: Evaluation) -> bool:
-        """Logs a registration; True if the program beats its prompt's best parent."""
-        parents_best = max(parent.score for parent in pending.prompt.parents)
-        improved = evaluation.score is not None and evaluation.score > parents_best
+        """Logs a registration; whether the sample improved on its prompt (outcomes.py)."""
+        improved = outcomes.improved(evaluation.score,
+                                     [parent.score for parent in pending.prompt.parents])
         if registration.program is None:
             self.counters.discarded += 1
-            self._log.append("discard", sample=pending.sample_id, sampler=pending.sampler,
-                             island=pending.prompt.island, reason=registration.reason)
+            self._log.write(events.Discard(sample=pending.sample_id, sampler=pending.sampler,
+                                           island=pending.prompt.island,
+                                           reason=registration.reason))
         else:
             self.counters.registered += 1
-            self._log_registration(registration.program, pending.sample_id, pending.program_hash)
+            self._log.write(events.Registration.of(registration.program, pending.sample_id))
             self._update_best(registration.program, pending.sample_id)
         for reset in registration.resets:
             self.counters.resets += 1
-            self._log.append("reset", island=reset.island, epoch=reset.epoch,
-                             source_island=reset.source_island,
-                             founder=_program_fields(reset.founder))
-            self._on_island = {key for key in self._on_island if key[0] != reset.island}
-            self._on_island.add((reset.island, code.normal_hash(reset.founder.source)))
+            self._log.write(events.Reset.of(reset))
         return improved
 
-    def _log_registration(self, program: Any, sample: int | None, program_hash: str) -> None:
-        self._on_island.add((program.island, program_hash))
-        self._log.append("registration", sample=sample, hash=program_hash,
-                         **_program_fields(program))
-
-    def _update_best(self, program: Any, sample: int | None) -> None:
+    def _update_best(self, program: Program, sample: int | None) -> None:
         if self._best_score is not None and program.score <= self._best_score:
             return
         self._best_score = program.score
-        self._log.append("best", program_id=program.id, score=program.score, sample=sample,
-                         sampler=program.sampler, island=program.island)
+        self._log.write(events.Best.of(program, sample))
         self._log.write_best(
             f"# Best program of this run: score {program.score:.6g} on '"
             f"{self._config.problem.inputs}' (program {program.id}, island {program.island}).\n"
@@ -380,15 +403,3 @@ class Engine:
             self._last_status = now
             self._on_status(self.status(reason))
 
-
-def _program_fields(program: Any) -> dict[str, Any]:
-    return {"program_id": program.id, "island": program.island, "score": program.score,
-            "scores": program.scores, "parents": list(program.parents),
-            "sampler": program.sampler, "program": program.source}
-
-
-def _evaluation_fields(evaluation: Evaluation, program: str, program_hash: str,
-                       duplicate: bool) -> dict[str, Any]:
-    return {"hash": program_hash, "duplicate": duplicate, "status": evaluation.status,
-            "score": evaluation.score, "scores": evaluation.scores, "reason": evaluation.reason,
-            "duration": round(evaluation.duration, 6), "program": program}

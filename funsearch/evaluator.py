@@ -33,6 +33,8 @@ class Evaluation:
       reason: why not ok, in words.
       duration: wall seconds in the sandbox.
       input_set: the input set evaluated.
+      metrics: input id -> what the spec's metrics function logs of its output
+        (an OpenEvolve evaluator's metrics); None without one.
     """
 
     status: str
@@ -40,6 +42,7 @@ class Evaluation:
     reason: str = ""
     duration: float = 0.0
     input_set: str = ""
+    metrics: dict[str, dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,12 +80,15 @@ class Evaluator:
             self._instances[input_set] = self._spec.inputs(input_set)
         return self._instances[input_set]
 
-    def submit(self, program: str, input_set: str | None = None) -> concurrent.futures.Future:
-        """Starts an evaluation; the future's result is an Evaluation."""
+    def submit(self, program: str, input_set: str | None = None,
+               input_ids: list[str] | None = None) -> concurrent.futures.Future:
+        """Starts an evaluation; the future's result is an Evaluation.
+        `input_ids`: only these inputs of the set (a cascade's stage), else all."""
         input_set = input_set or self._input_set
-        ids = list(self.instances(input_set))
+        ids = list(self.instances(input_set)) if input_ids is None else list(input_ids)
         started = time.monotonic()
-        outcome_future = self._pool.submit(program, self._spec.evolve_name, input_set, ids)
+        outcome_future = self._pool.submit(self._spec.sandboxed(program), self._spec.evolve_name,
+                                           input_set, ids)
         result: concurrent.futures.Future = concurrent.futures.Future()
 
         def done(future: concurrent.futures.Future) -> None:
@@ -111,14 +117,19 @@ class Evaluator:
                               reason=f"{len(outputs)} outputs for {len(ids)} inputs")
         instances = self.instances(input_set)
         scores: dict[str, float] = {}
+        metrics: dict[str, dict[str, Any]] = {}
         for input_id, output in zip(ids, outputs, strict=True):
             try:
                 scores[input_id] = self._spec.score(instances[input_id], output)
+                logged = self._spec.metrics(instances[input_id], output)
+                if logged is not None:
+                    metrics[input_id] = logged
             except Exception as error:  # untrusted output: any failure to score it is invalid
                 reason = f"input {input_id}: {type(error).__name__}: {error}"[:300]
                 return Evaluation("invalid_output", reason=reason, duration=duration,
                                   input_set=input_set)
-        return Evaluation("ok", scores, duration=duration, input_set=input_set)
+        return Evaluation("ok", scores, duration=duration, input_set=input_set,
+                          metrics=metrics or None)
 
 
 def make_pool(spec: Specification, workers: int, timeout: float, memory_mb: int,

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from funsearch.config import DatabaseConfig
-
-if TYPE_CHECKING:
-    from funsearch.database import Program
-
-Signature = tuple[float, ...]
+from funsearch.programs import Program, Signature
 
 
 def temperature(registered: int, init: float, period: int) -> float:
@@ -64,6 +60,7 @@ class Island:
         self.clusters: dict[Signature, Cluster] = {}
         self.registered = 0  # since the island was founded: drives the temperature
         self.best: Program | None = None
+        self.hashes: set[str] = set()  # of the programs on it: each normal form once
         self._config = config
 
     @property
@@ -84,6 +81,7 @@ class Island:
         return [program for cluster in self.clusters.values() for program in cluster.programs]
 
     def register(self, program: Program) -> None:
+        self.hashes.add(program.hash)
         cluster = self.clusters.get(program.signature)
         if cluster is None:
             cluster = self.clusters[program.signature] = Cluster(program.score)

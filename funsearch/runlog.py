@@ -2,9 +2,10 @@
 
 `events.jsonl` is the source of truth of a run: one JSON object per line for
 every sample, rejection, evaluation, registration, discard, island reset and
-scheduler decision. Reports read it while the run is going; `resume` rebuilds
-the database from it. A line is written whole and flushed at once, so a crash
-can at worst leave one truncated last line, which readers skip with a warning.
+scheduler decision (what each holds: funsearch/events.py). Reports read it
+while the run is going; `resume` rebuilds the database from it. A line is
+written whole and flushed at once, so a crash can at worst leave one
+truncated last line, which readers skip with a warning.
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ def new_run_dir(out: str | Path, name: str) -> Path:
 
 
 class RunLog:
-    """Appends events to a run directory; safe to call from several threads."""
+    """Appends events to a run directory; safe to call from several threads.
+    A log opened again (a resumed run) first gets a line cut short by a crash
+    ended, so the events appended after it stay whole."""
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._started = time.time()
+        _end_with_newline(self.dir / EVENTS)
         self._file = open(self.dir / EVENTS, "a", encoding="utf-8")
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -60,8 +64,16 @@ class RunLog:
             self._file.flush()
         return event
 
+    def write(self, event: Any) -> dict[str, Any]:
+        """Writes an event declared in funsearch/events.py: its kind and fields."""
+        return self.append(event.kind, **event.fields())
+
     def write_best(self, text: str) -> None:
         _write_atomic(self.dir / BEST, text)
+
+    def write_file(self, name: str, text: str) -> None:
+        """Another file of the run (the best program in a peer problem's format)."""
+        _write_atomic(self.dir / name, text)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.dir / SUMMARY, json.dumps(summary, indent=2, default=_plain) + "\n")
@@ -111,3 +123,12 @@ def _write_atomic(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def _end_with_newline(path: Path) -> None:
+    """Ends a line cut short by a crash, so the events appended after it stay whole."""
+    if not path.is_file():
+        return
+    with open(path, "rb+") as file:
+        if file.seek(0, os.SEEK_END) and (file.seek(-1, os.SEEK_END), file.read(1))[1] != b"\n":
+            file.write(b"\n")

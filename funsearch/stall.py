@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from funsearch import code
-from funsearch.rundata import reason_key
+from funsearch.outcomes import reason_key
 
 STALL_SAMPLES = 50  # samples in a row that came to nothing: a stall
 
@@ -74,8 +74,8 @@ class StallWatcher:
 
 class _Streak:
     """One sampler's samples in a row that came to nothing, counted by reason.
-    Reasons that differ only in numbers or names count as one (rundata's
-    reason_key) and are shown as the first of them, cut to one short line."""
+    Reasons that differ only in numbers or names count as one
+    (outcomes.reason_key) and are shown as the first of them, cut to one short line."""
 
     def __init__(self) -> None:
         self.length = 0

@@ -69,6 +69,8 @@ def _import_spec(path: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("funsearch_spec", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # DeepMind's spec files use `@funsearch.run` without importing funsearch.
+    module.funsearch = sys.modules["funsearch"]  # type: ignore[attr-defined]
     sys.modules["funsearch_spec"] = module
     spec.loader.exec_module(module)
     return module

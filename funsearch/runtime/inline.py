@@ -11,8 +11,9 @@ import concurrent.futures as cf
 from funsearch.config import ExperimentConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluator, make_pool
-from funsearch.prompt import Query, parse_samples
-from funsearch.samplers import Sample, Sampler, make_sampler, threads
+from funsearch.prompt import Query
+from funsearch.samplers import make_sampler, sample_programs, threads
+from funsearch.samplers.base import Sample, Sampler
 from funsearch.spec import Specification
 
 
@@ -42,14 +43,14 @@ class InlineBackend:
         return self._threads.submit(self._sample, sampler, query, n)
 
     def _sample(self, sampler: str, query: Query, n: int) -> list[Sample]:
-        return parse_samples(self._samplers[sampler].sample(query, n), query)
+        return sample_programs(self._samplers[sampler], query, n)
 
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future:
         return self._evaluator.submit(program, input_set)
 
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]:
-        return [self._evaluator.submit(program, input_set) for program in programs]
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]:
+        return [self._evaluator.submit(program, input_set, input_ids) for program in programs]
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

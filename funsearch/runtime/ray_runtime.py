@@ -4,7 +4,8 @@ The driver runs the same engine loop as the inline runtime; this Backend
 turns its calls into actor calls:
 
 - one database actor holds the ProgramsDatabase (`backend.database` is a
-  proxy with the same methods, returning the same values);
+  proxy that sends it calls without waiting; the loop's database client,
+  funsearch/database_client.py, batches them);
 - one sampler actor per replica of each sampler config, reserving the
   replica's GPUs (a CPU-only sampler reserves a small share of a CPU);
 - `evaluator.actors` evaluator actors, each owning a sandbox pool of
@@ -25,21 +26,22 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
-from collections.abc import Callable
 from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from funsearch import events
 from funsearch import spec as spec_module
 from funsearch.config import ConfigError, ExperimentConfig, SamplerConfig
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation, Evaluator, make_pool
-from funsearch.prompt import Query, parse_samples
+from funsearch.prompt import Query
 from funsearch.runtime.ray_cluster import Demand, check_room, connect, wait_placed
 from funsearch.runtime.replicas import EventSink, Replicas, describe
-from funsearch.samplers import Sampler, make_sampler, threads
+from funsearch.samplers import make_sampler, sample_programs, threads
+from funsearch.samplers.base import Sampler
 
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
@@ -64,7 +66,15 @@ def cpus_needed(config: ExperimentConfig) -> float:
 
 
 def _sampler_cpus(config: SamplerConfig) -> float:
-    return 1.0 if config.gpus_per_replica > 0 else _SAMPLER_CPUS
+    """A GPU replica's driving CPU; a model on CPUs (vllm without GPUs) the
+    cores its engine computes on; a light proposer or API client a little."""
+    if config.gpus_per_replica > 0:
+        return 1.0
+    if config.backend == "vllm":
+        from funsearch.samplers.vllm_engine import replica_cpus
+
+        return float(replica_cpus(config))
+    return _SAMPLER_CPUS
 
 
 def _demands(config: ExperimentConfig) -> list[Demand]:
@@ -83,7 +93,8 @@ def _needs(config: ExperimentConfig) -> str:
     """The run's whole demand, and where each part comes from."""
     gpus = sum(sampler.gpus_per_replica * sampler.replicas for sampler in config.samplers)
     return (f"The run needs {cpus_needed(config):g} CPUs (evaluator.workers x evaluator.actors, "
-            f"plus {_SAMPLER_CPUS:g} per sampler replica without GPUs and 1 per replica with) "
+            f"plus {_SAMPLER_CPUS:g} per sampler replica without GPUs, a vllm replica on CPUs "
+            f"its cores, and 1 per replica with GPUs) "
             f"and {gpus:g} GPUs (gpus_per_replica x replicas)")
 
 
@@ -102,20 +113,11 @@ class _DatabaseActor:
 
 
 class DatabaseProxy:
-    """The database actor behind ProgramsDatabase's methods: each call blocks
-    until the actor answers and returns what the database returned."""
+    """The database actor as database_client.RemoteDatabase sees it: one method
+    that sends a call and returns a future."""
 
     def __init__(self, actor: Any):
         self._actor = actor
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_") or not callable(getattr(ProgramsDatabase, method, None)):
-            raise AttributeError(f"ProgramsDatabase has no method {method!r}")
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return ray.get(self._actor.call.remote(method, args, kwargs))
-
-        return call
 
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Calls a database method without waiting; a concurrent.futures.Future.
@@ -136,7 +138,7 @@ class _SamplerActor:
 
     def sample(self, query: Query, n: int) -> list:
         """The samples, made into programs here (in parallel with the driver)."""
-        return parse_samples(self._sampler.sample(query, n), query)
+        return sample_programs(self._sampler, query, n)
 
 
 @ray.remote
@@ -160,9 +162,10 @@ class _EvaluatorActor:
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def evaluate(self, programs: list[str], input_set: str | None) -> list[Evaluation]:
+    def evaluate(self, programs: list[str], input_set: str | None,
+                 input_ids: list[str] | None = None) -> list[Evaluation]:
         """Several programs in one call (actor calls are dear: see _ROUNDS_PER_CALL)."""
-        futures = [self._evaluator.submit(program, input_set) for program in programs]
+        futures = [self._evaluator.submit(program, input_set, input_ids) for program in programs]
         return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -179,7 +182,7 @@ class RayBackend:
                  samplers: dict[str, Sampler] | None = None,
                  database: ProgramsDatabase | None = None,
                  on_event: EventSink | None = None):
-        self._on_event = on_event or (lambda kind, **fields: None)
+        self._on_event = on_event or (lambda event: None)
         local_cpus = None if config.runtime.address else max(
             os.cpu_count() or 1, math.ceil(cpus_needed(config)))
         self._ray = connect(config.runtime.address, local_cpus)
@@ -262,16 +265,18 @@ class RayBackend:
         """An Evaluation always: one whose actors failed has status "lost"."""
         return self.submit_evaluations([program], input_set)[0]
 
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]:
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]:
         """submit_evaluation for each program, in one actor call per
         _ROUNDS_PER_CALL rounds of an actor's workers: they come back together
         (actor calls are dear; see _ROUNDS_PER_CALL)."""
         size = self._batch
         return [future for start in range(0, len(programs), size)
-                for future in self._submit_batch(programs[start:start + size], input_set)]
+                for future in self._submit_batch(programs[start:start + size], input_set,
+                                                 input_ids)]
 
-    def _submit_batch(self, programs: list[str], input_set: str | None) -> list[cf.Future]:
+    def _submit_batch(self, programs: list[str], input_set: str | None,
+                      input_ids: list[str] | None) -> list[cf.Future]:
         results: list[cf.Future] = [cf.Future() for _ in programs]
 
         def done(call: cf.Future) -> None:
@@ -282,10 +287,11 @@ class RayBackend:
                 return
             why = f"evaluator failed: {describe(error)}"
             for result in results:
-                self._on_event("evaluation_lost", reason=why, input_set=input_set)
+                self._on_event(events.EvaluationLost(reason=why, input_set=input_set))
                 result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
-        call = self._evaluators.call("evaluate", programs, input_set, weight=len(programs))
+        call = self._evaluators.call("evaluate", programs, input_set, input_ids,
+                                     weight=len(programs))
         call.add_done_callback(done)
         return results
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from ray.exceptions import RayActorError, RayTaskError
 
-EventSink = Callable[..., Any]  # RunLog.append(kind, **fields)
+from funsearch import events
+
+EventSink = Callable[[events.Event], Any]  # RunLog.write
 
 # Pauses before a call whose actor died is sent again.
 _RETRY_PAUSES = (0.2, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -108,8 +110,8 @@ class Replicas:
         with self._lock:
             self._down_until[index] = time.monotonic() + pause
             others_up = any(until <= time.monotonic() for until in self._down_until)
-        self._on_event(f"{self.kind}_retry", actor=index, attempt=attempt + 1,
-                       reason=describe(error))
+        retry = events.SamplerRetry if self.kind == "sampler" else events.EvaluationRetry
+        self._on_event(retry(actor=index, attempt=attempt + 1, reason=describe(error)))
         # Sent from a timer thread, never from Ray's callback thread.
         timer = threading.Timer(0.0 if others_up else pause, self._send,
                                 args=(result, method, args, attempt + 1, weight))

@@ -1,56 +1,24 @@
-"""Proposal backends behind one small interface.
+"""Proposal backends behind one small interface (samplers/base.py).
 
 A sampler turns a Query (the versions to improve on, as text and as
-structured data) into samples: raw text that prompt.to_program makes into a
-program, or rejects with a reason. Backends are imported lazily so that a
+structured data) into samples: raw text that funsearch/parsing.py makes into
+a program, or rejects with a reason. Backends are imported lazily so that a
 missing optional dependency (vllm) only matters to whoever picks it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from funsearch import parsing
+from funsearch.samplers.base import Sample, Sampler, SamplerError
 
 if TYPE_CHECKING:
     from funsearch.config import SamplerConfig
-    from funsearch.prompt import Parsed, Query
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One proposal as the backend returned it.
-
-    Attributes:
-      text: the raw completion (a function body, or a reply with a code block).
-      sampler: name of the sampler config that produced it.
-      latency: seconds the request took (shared by the samples of one request).
-      prompt_tokens, completion_tokens: as reported by the backend (0 if none).
-      gpu_seconds: GPUs of the replica x busy time attributed to this sample.
-      usd: what the sample cost at the prices in the backend's settings (0 if none).
-      parsed: the program made of it (prompt.parse_samples), where the backend
-        made it; None: the search loop makes it.
-    """
-
-    text: str
-    sampler: str
-    latency: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    gpu_seconds: float = 0.0
-    usd: float = 0.0
-    parsed: Parsed | None = None
-
-
-class Sampler(Protocol):
-    name: str
-
-    def sample(self, query: Query, n: int) -> list[Sample]:
-        """n proposals for the query; may block on I/O."""
-        ...
-
-
-class SamplerError(RuntimeError):
-    """A backend that cannot serve (misconfigured, server gone); not bad output."""
+    from funsearch.prompt import Query
 
 
 def make_sampler(config: SamplerConfig, seed: int = 0) -> Sampler:
@@ -70,9 +38,55 @@ def threads(config: SamplerConfig) -> int:
     return 1 if config.backend == "mutation" else config.max_concurrency
 
 
+def sample_programs(sampler: Sampler, query: Query, n: int) -> list[Sample]:
+    """n samples with their programs made (Sample.parsed).
+
+    Runtimes call this where the samples are made -- the sampler's actor with
+    Ray -- so the search loop, one thread for the whole run, does not parse.
+    Samples that come with their program (the mutation proposer makes it from
+    its own tree) are kept as they are."""
+    return [sample if sample.parsed
+            else dataclasses.replace(sample, parsed=parsing.parse(sample.text, query))
+            for sample in sampler.sample(query, n)]
+
+
+def settings_model(backend: str) -> type[BaseModel]:
+    """The model of a backend's `settings` table: what it knows, with defaults.
+    Imported lazily, like the backends themselves (vllm's needs no vllm)."""
+    if backend == "mutation":
+        from funsearch.samplers.mutation.settings import MutationSettings
+
+        return MutationSettings
+    if backend == "openai":
+        from funsearch.samplers.openai_api import OpenAISettings
+
+        return OpenAISettings
+    if backend == "vllm":
+        from funsearch.samplers.vllm_engine import VLLMSettings
+
+        return VLLMSettings
+    if backend == "replay":
+        from funsearch.samplers.replay import ReplaySettings
+
+        return ReplaySettings
+    raise SamplerError(f"unknown sampler backend '{backend}'")
+
+
+def check_settings(config: SamplerConfig) -> BaseModel:
+    """The sampler's settings as its backend will read them, or a ConfigError
+    naming each bad key: checked before a run starts, without making the sampler."""
+    if config.backend == "mutation":
+        from funsearch.samplers.mutation.settings import parse_settings as parse_mutation
+
+        return parse_mutation(config)
+    from funsearch.samplers.backend import parse_settings
+
+    return parse_settings(settings_model(config.backend), config)
+
+
 def _make_backend(config: SamplerConfig, seed: int) -> Sampler:
     if config.backend == "mutation":
-        from funsearch.samplers.mutation import MutationSampler
+        from funsearch.samplers.mutation.proposer import MutationSampler
 
         return MutationSampler(config, seed=seed)
     if config.backend == "openai":

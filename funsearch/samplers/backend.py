@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from funsearch.config import ConfigError
-from funsearch.samplers import SamplerError
+from funsearch.samplers.base import SamplerError
 
 if TYPE_CHECKING:
     from funsearch.config import SamplerConfig

@@ -23,7 +23,6 @@ import openai
 from pydantic import Field
 
 from funsearch.config import Duration
-from funsearch.samplers import Sample, SamplerError
 from funsearch.samplers.backend import (
     COMPLETION_STOP,
     BusyShare,
@@ -32,6 +31,7 @@ from funsearch.samplers.backend import (
     parse_settings,
     split,
 )
+from funsearch.samplers.base import Sample, SamplerError
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from funsearch.samplers import Sample, Sampler, SamplerError
 from funsearch.samplers.backend import SamplerConfigError, Settings, parse_settings
+from funsearch.samplers.base import Sample, Sampler, SamplerError
 
 
 def prompt_hash(query: Any) -> str:

@@ -3,6 +3,7 @@ survives losing an evaluator actor or a whole node."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from funsearch import config as config_module
-from funsearch import experiment, runlog
+from funsearch import database_client, events, experiment, runlog
 from funsearch import spec as spec_module
 from funsearch.config import DatabaseConfig
 from funsearch.database import ProgramsDatabase
@@ -43,15 +44,15 @@ def _config(tmp_path: Path, spec: Path, samples: int | None, target: float | Non
 
 def _search(config, on_status: Callable[..., bool], on_event: Callable[..., None] | None = None):
     """experiment.run's steps, with the backend in reach of `on_status(backend,
-    status)`; the run stops when it returns True. `on_event(kind, **fields)`
-    hears what the backend logs (retries, lost evaluations) as it happens."""
+    status)`; the run stops when it returns True. `on_event(event)` hears
+    what the backend logs (retries, lost evaluations) as it happens."""
     spec = spec_module.load(config.spec_path())
     log = runlog.RunLog(runlog.new_run_dir(config.out, config.name))
 
-    def logged(kind: str, **fields) -> None:
-        log.append(kind, **fields)
+    def logged(event: events.Event) -> None:
+        log.write(event)
         if on_event is not None:
-            on_event(kind, **fields)
+            on_event(event)
 
     backend = RayBackend(config, spec, on_event=logged)
     try:
@@ -59,7 +60,7 @@ def _search(config, on_status: Callable[..., bool], on_event: Callable[..., None
                         lambda status: on_status(backend, status) and engine.stop())
         engine.initialize()
         reason = engine.run()
-        programs = backend.database.programs()
+        programs = backend.database.submit("programs").result()
     finally:
         backend.close()
         log.close()
@@ -73,28 +74,28 @@ def _no_sample_dropped(events) -> None:
     assert samples == ended - {None}
 
 
-def test_database_proxy_answers_as_the_database_does(ray_cluster):
-    config = DatabaseConfig(islands=3, reset_every=4)
-    local = ProgramsDatabase(config, seed=7)
+def test_the_database_client_reaches_the_database_actor(ray_cluster):
+    """The loop's one interface to the database, over the actor: the initial
+    program, a registration answered through the batched exchange, a program
+    already on its island answered `known`, the best and the island bests."""
+    config = DatabaseConfig(islands=2, reset_every=None, reset_period=None)
     actor = _DatabaseActor.remote(ProgramsDatabase(config, seed=7))
-    remote = DatabaseProxy(actor)
+    client = database_client.RemoteDatabase(DatabaseProxy(actor))
     try:
-        scores = {"a": 1.0, "b": 2.0}
-        assert remote.register_initial("def f(x):\n    return x\n", scores) == \
-            local.register_initial("def f(x):\n    return x\n", scores)
-        for step in range(12):  # enough registrations for resets
-            asked, expected = remote.prompt(), local.prompt()
-            assert asked == expected
-            program = f"def f(x):\n    return x + {step}\n"
-            new_scores = {"a": 1.0 + step, "b": 2.0 - step / 10}
-            assert remote.register(program, new_scores, asked, "s") == \
-                local.register(program, new_scores, expected, "s")
-        assert remote.best() == local.best()
-        assert remote.programs() == local.programs()
-        assert remote.island_best_scores() == local.island_best_scores()
-        assert remote.stats() == local.stats()
-        with pytest.raises(AttributeError):
-            remote.no_such_method()
+        initial = client.register_initial("def f(x):\n    return x\n", {"a": 1.0}, "h0")
+        assert [program.island for program in initial] == [0, 1]
+        assert client.island_best_scores() == [1.0, 1.0]
+        prompt, answered = client.prompt(), []
+        better = "def f(x):\n    return 2 * x\n"
+        for _ in range(2):
+            client.register((better, {"a": 2.0}, prompt, "s", "h1"), answered.append)
+        client.send(force=True)
+        while client.busy:
+            cf.wait(client.waiting())
+            client.deliver()
+        assert answered[0].program.source == better and answered[1].known
+        assert client.best() == answered[0].program
+        assert sorted(client.island_best_scores()) == [1.0, 2.0]
     finally:
         ray.kill(actor)
 
@@ -140,7 +141,7 @@ def test_killed_evaluator_actor_loses_nothing_registered(ray_cluster, tmp_path):
         return registered >= registered_at_retry[0] + 10
 
     reason, programs, events = _search(
-        config, kill_then_stop, on_event=lambda kind, **_: kind == "evaluation_retry" and retried.set())
+        config, kill_then_stop, on_event=lambda event: event.kind == "evaluation_retry" and retried.set())
     assert killed, "no evaluator actor had evaluations in flight in 240 s"
     assert retried.is_set(), f"no retry in 240 s after killing actors {killed}"
     assert reason == "stopped"

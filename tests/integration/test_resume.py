@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from funsearch import config as config_module
-from funsearch import runlog
+from funsearch import experiment, resume, runlog
 from funsearch import spec as spec_module
 from funsearch.engine import Engine
-from funsearch.runtime import resume
 from funsearch.runtime.inline import InlineBackend
 from tests.integration.log_helpers import kept_programs
 
@@ -75,7 +74,6 @@ def test_replay_rebuilds_the_database_and_counters_the_run_had(tmp_path):
 
 
 def test_resume_skips_a_truncated_last_line_and_extends_a_finished_run(tmp_path):
-    from funsearch import experiment
 
     config = config_module.from_dict(_config_data(tmp_path, samples=24, runtime="inline"))
     run_dir = experiment.run(config).run_dir
@@ -83,7 +81,7 @@ def test_resume_skips_a_truncated_last_line_and_extends_a_finished_run(tmp_path)
         file.write('{"t": 1.0, "kind": "registra')  # a write cut short by a crash
 
     with pytest.warns(UserWarning, match="truncated"):
-        result = resume.resume(run_dir, **{"scheduler.budget.samples": 40})
+        result = experiment.resume(run_dir, **{"scheduler.budget.samples": 40})
     with pytest.warns(UserWarning, match="truncated"):  # the cut line stays, alone
         events = list(runlog.read_events(run_dir))
     assert result.stop_reason == "sample budget reached (40 samples)"
@@ -119,7 +117,7 @@ def test_driver_killed_mid_run_is_resumed_with_its_database(ray_cluster, tmp_pat
     for island, epoch in epochs.items():
         assert replayed.database.stats()["islands"][island]["epoch"] == epoch
 
-    result = resume.resume(run_dir)  # joins the session's cluster, the budget left
+    result = experiment.resume(run_dir)  # joins the session's cluster, the budget left
     events = list(runlog.read_events(run_dir))
     assert result.stop_reason == "sample budget reached (240 samples)"
     samples = [e["sample"] for e in events if e["kind"] == "sample"]

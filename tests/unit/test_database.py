@@ -15,13 +15,9 @@ import numpy as np
 import pytest
 
 from funsearch.config import DatabaseConfig
-from funsearch.database import (
-    Program,
-    ProgramsDatabase,
-    Registration,
-    Reset,
-    temperature,
-)
+from funsearch.database import ProgramsDatabase
+from funsearch.islands import temperature
+from funsearch.programs import Program, Registration, Reset
 
 # Chi-square critical values at significance 0.001, by degrees of freedom.
 CHI2_CRITICAL = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467}
@@ -35,7 +31,8 @@ def config(**overrides) -> DatabaseConfig:
 
 
 def program(name: str, extra: str = "") -> str:
-    return f"def f(x):\n    return x{extra}  # {name}\n"
+    """A program of its own normal form for each name (an island holds each once)."""
+    return f"def f(x):\n    tag = {name!r}\n    return x{extra}\n"
 
 
 def scores(value: float, inputs: int = 2) -> dict[str, float]:
@@ -429,3 +426,18 @@ def test_restore_rejects_a_program_scored_on_other_inputs():
     db.register_initial(program("initial"), scores(0.0))
     with pytest.raises(ValueError, match="program 5: input ids"):
         db.restore(Program(5, program("x"), {"other": 1.0}, 1.0, 0, (0,)))
+
+
+def test_a_program_already_on_its_island_is_known_and_changes_nothing():
+    """The same normal form (another layout, a comment) is not registered twice
+    on one island, counts towards no reset, and may go on another island."""
+    db = ProgramsDatabase(config(islands=2, reset_every=2), seed=0)
+    db.register_initial(program("initial"), scores(0.0))
+    first = db.register(program("p"), scores(1.0), db.prompt(0))
+    again = db.register(program("p").replace("tag =", "tag  =") + "# again\n", scores(1.0),
+                        db.prompt(0))
+    assert first.program is not None
+    assert again.known and again.program is None and again.resets == ()
+    assert db.register(program("initial"), scores(0.0), db.prompt(1)).known
+    assert db.snapshot()["since_reset"] == 1
+    assert db.register(program("p"), scores(1.0), db.prompt(1)).program is not None

@@ -26,12 +26,15 @@ class ThreadedDatabase:
         self.database.register_initial("def f(x):\n    return x\n", {"a": 1.0})
         self._executor = cf.ThreadPoolExecutor(max_workers=1)
         self.calls: list[tuple[int, int]] = []  # (registrations, prompts) of each exchange
+        self.others: list[str] = []  # the other methods called
 
     def submit(self, method: str, *args):
-        assert method == "exchange"
-        registrations, prompts = args
-        self.calls.append((len(registrations), prompts))
-        return self._executor.submit(self.database.exchange, *args)
+        if method == "exchange":
+            registrations, prompts = args
+            self.calls.append((len(registrations), prompts))
+        else:
+            self.others.append(method)
+        return self._executor.submit(getattr(self.database, method), *args)
 
 
 def _program(i: int) -> str:
@@ -53,7 +56,7 @@ def test_registrations_ride_with_prompt_fetches_and_are_answered_in_order():
     total = 3 * batch + 1
     for i in range(total):
         prompt = client.prompt()
-        client.register((_program(i), {"a": 2.0 + i}, prompt, "s"),
+        client.register((_program(i), {"a": 2.0 + i}, prompt, "s", f"h{i}"),
                         lambda registration, i=i: answered.append((i, registration.program.source)))
         client.send()  # neither a full batch nor due: they wait for the next fetch
     _drain(client)
@@ -72,7 +75,7 @@ def test_a_full_batch_of_registrations_goes_without_waiting_for_a_fetch():
     client = database_client.RemoteDatabase(remote)
     prompt = client.prompt()
     for i in range(database_client.REGISTER_BATCH + 1):
-        client.register((_program(i), {"a": 2.0 + i}, prompt, "s"), lambda registration: None)
+        client.register((_program(i), {"a": 2.0 + i}, prompt, "s", f"h{i}"), lambda registration: None)
         client.send()
     assert remote.calls[1:] == [(database_client.REGISTER_BATCH, 0)]
     _drain(client)
@@ -85,8 +88,8 @@ def test_prompts_show_the_registrations_sent_with_their_fetch():
     prompts = [client.prompt() for _ in range(database_client.PROMPT_BATCH - 1)]
     best = "def f(x):\n    return x * 100\n"
     for prompt in prompts:  # a much better program on every island
-        client.register((best, {"a": 100.0}, prompt, "s"), lambda registration: None)
-    client.register((best, {"a": 100.0}, client.prompt(), "s"), lambda registration: None)
+        client.register((best, {"a": 100.0}, prompt, "s", "best"), lambda registration: None)
+    client.register((best, {"a": 100.0}, client.prompt(), "s", "best"), lambda registration: None)
     # The fetch ahead went as the batch's last prompt was taken, carrying the
     # registrations of the first ones: the islands they reached show them.
     islands = {prompt.island for prompt in prompts}
@@ -102,7 +105,7 @@ def test_queued_registrations_are_due_after_the_delay():
     prompt = client.prompt()
     _drain(client)  # the fetch ahead
     assert client.wake_in() is None
-    client.register((_program(1), {"a": 2.0}, prompt, "s"), lambda registration: None)
+    client.register((_program(1), {"a": 2.0}, prompt, "s", "h1"), lambda registration: None)
     assert 0 < client.wake_in() <= database_client.REGISTER_DELAY
     client.send()
     assert client.waiting() == []
@@ -126,6 +129,28 @@ def test_a_local_database_answers_at_once():
     remote = ThreadedDatabase()
     client = database_client.client(remote.database)
     answered = []
-    client.register((_program(1), {"a": 2.0}, client.prompt(), "s"), answered.append)
+    client.register((_program(1), {"a": 2.0}, client.prompt(), "s", "h1"), answered.append)
     assert answered[0].program is not None
     assert not client.busy and client.waiting() == [] and client.wake_in() is None
+
+
+def test_the_remote_client_answers_as_a_local_one_with_island_bests_riding_along():
+    """Best, island bests and a program already on its island: the same answers
+    in place and remote; the island bests come with the exchanges' answers."""
+    remote = ThreadedDatabase()
+    clients = {"local": database_client.LocalDatabase(ThreadedDatabase().database),
+               "remote": database_client.RemoteDatabase(remote)}
+    answers = {}
+    for name, client in clients.items():
+        answered = []
+        prompt = client.prompt()
+        for _ in range(2):
+            client.register((_program(7), {"a": 5.0}, prompt, "s", "h7"), answered.append)
+        if name == "remote":
+            _drain(client)
+        answers[name] = ([(r.known, r.program and r.program.id) for r in answered],
+                         client.island_best_scores(), client.best().source)
+    assert answers["local"] == answers["remote"]
+    assert answers["remote"][0] == [(False, 2), (True, None)]
+    assert sorted(answers["remote"][1]) == [1.0, 5.0] and answers["remote"][2] == _program(7)
+    assert remote.others == ["best"]

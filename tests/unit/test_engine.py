@@ -15,7 +15,8 @@ import pytest
 
 from funsearch import config as config_module
 from funsearch import experiment, runlog
-from funsearch.samplers import Sample
+from funsearch.reports import rundata
+from funsearch.samplers.base import Sample
 from funsearch.spec import SpecError
 
 SPEC = '''
@@ -144,13 +145,16 @@ def test_a_program_that_floods_its_output_is_a_failed_evaluation_and_the_run_goe
 
 
 def test_target_score_stops_the_run(tmp_path):
-    config = make_config(tmp_path, samples=1000)
+    # A sample budget the run cannot reach while the exact program's evaluation
+    # is out, however slow the sandbox (duplicates of it are free and fast).
+    budget = 10**7
+    config = make_config(tmp_path, samples=budget)
     config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={
-        "budget": config_module.Budget(samples=1000, target_score=0.0)})})
+        "budget": config_module.Budget(samples=budget, target_score=0.0)})})
     result = experiment.run(config, samplers={"scripted": ScriptedSampler(
         "scripted", ["    return 2 * x\n", "    return 3 * x\n"])})
     assert result.stop_reason.startswith("target score reached")
-    assert len(events_of(result.run_dir, "sample")) < 1000
+    assert result.best_score == 0.0
 
 
 class BrokenSampler:
@@ -176,8 +180,8 @@ def test_a_sampler_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
 def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
     """Replaying the log feeds every finished sample to a new scheduler: its
     ledger (and with it the bandit's arms) is the one the run ended with."""
-    from funsearch.runtime import resume
-    from funsearch.scheduler import Scheduler
+    from funsearch import resume
+    from funsearch.scheduling.scheduler import Scheduler
 
     samplers = [{"name": "good", "samples_per_prompt": 2}, {"name": "poor", "samples_per_prompt": 2}]
     config = make_config(tmp_path, samples=24, samplers=samplers,
@@ -199,6 +203,10 @@ def test_a_resumed_run_gives_the_scheduler_back_what_it_learnt(tmp_path):
         assert (ledger.samples, ledger.improvements) == (logged["samples"], logged["improvements"])
         assert ledger.evaluation_seconds == pytest.approx(logged["evaluation_seconds"], abs=1e-3)
         assert ledger.cost == pytest.approx(logged["cost"], abs=1e-3)
+    # The reports count the improvements the scheduler was rewarded for.
+    run = rundata.read_run(result.run_dir)
+    assert {name: stats.improvements for name, stats in run.samplers.items()} == {
+        name: ended["samplers"][name]["improvements"] for name in ended["samplers"]}
 
 
 def test_evaluations_done_together_are_logged_in_the_order_they_were_sent(tmp_path,
@@ -276,3 +284,28 @@ def test_a_new_program_ends_a_stall_and_the_next_one_is_warned_about_again(tmp_p
             after.append(last_sample)
     assert after == [STALL_SAMPLES - 1, len(junk) + 1 + STALL_SAMPLES]
     assert [stall["count"] for stall in events_of(result.run_dir, "stall")] == [STALL_SAMPLES] * 2
+
+
+class LossySampler:
+    """Returns one sample fewer than asked for (one at least): a backend that loses samples."""
+
+    name = "scripted"
+
+    def sample(self, query, n):
+        return [Sample("    return 3 * x\n", self.name, latency=0.001) for _ in range(max(1, n - 1))]
+
+
+def test_sample_events_name_their_request_and_what_was_asked(tmp_path):
+    config = make_config(tmp_path, samples=6, samplers=[{"name": "scripted",
+                                                          "samples_per_prompt": 3}])
+    result = experiment.run(config, samplers={"scripted": LossySampler()})
+    requests: dict[int, list[dict]] = {}
+    for event in events_of(result.run_dir, "sample"):
+        requests.setdefault(event["request_id"], []).append(event)
+    # A request is named by its first sample's id; what it was asked and what it
+    # returned show the samples lost.
+    assert (3, 2) in {(e["asked"], e["request"]) for e in requests[0]}
+    for request_id, events in requests.items():
+        assert request_id == events[0]["sample"]
+        assert len({(e["asked"], e["request"]) for e in events}) == 1
+        assert events[0]["request"] == len(events) == max(1, events[0]["asked"] - 1)

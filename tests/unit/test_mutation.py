@@ -1,6 +1,6 @@
 """The offline genetic-programming proposer: what it writes, and how.
 
-Every sample goes through prompt.to_program as in the engine, and the
+Every sample goes through parsing.to_program as in the engine, and the
 programs that come out are run on small real inputs (a distance matrix, an
 array of bin capacities), so "parses" and "runs" are checked, not assumed.
 """
@@ -18,11 +18,15 @@ import pytest
 
 from funsearch import code
 from funsearch.config import ConfigError, SamplerConfig
-from funsearch.prompt import build_query, parse, to_program
+from funsearch.parsing import parse, to_program
+from funsearch.prompt import build_query
 from funsearch.samplers import make_sampler
-from funsearch.samplers.gp_ops import OPERATORS
-from funsearch.samplers.gp_sites import NUM, Modules, analyse, node_count
-from funsearch.samplers.mutation import MutationSampler, MutationSettings, size_limit
+from funsearch.samplers.mutation.numeric import Modules
+from funsearch.samplers.mutation.ops import OPERATORS
+from funsearch.samplers.mutation.proposer import MutationSampler
+from funsearch.samplers.mutation.settings import MutationSettings, size_limit
+from funsearch.samplers.mutation.sites import NUM, analyse
+from funsearch.samplers.mutation.trees import node_count
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = "import numpy as np\n"
@@ -162,7 +166,7 @@ def test_most_children_run_and_none_reads_an_unbound_name(name):
 @pytest.mark.parametrize("name", [*PARENTS, "no_docstring"])
 def test_a_child_comes_with_the_program_parse_makes_of_its_text(name):
     """The proposer makes each child's program from its own tree (one unparse
-    instead of three); it must be, hash included, what prompt.parse makes of
+    instead of three); it must be, hash included, what parsing.parse makes of
     the text, or duplicates would go unnoticed. Children of children too, so
     loops, branches and nested calls come up."""
     if name == "no_docstring":
@@ -585,7 +589,7 @@ def test_children_add_no_dead_assignment_and_no_name_against_itself():
 def test_exponents_stay_constants():
     squared = BIN.replace("return -(bins - item)", "return -(bins - item) ** 2")
     query = build_query(NUMPY, "priority", [squared])
-    from funsearch.samplers.gp_vocabulary import constant_value
+    from funsearch.samplers.mutation.vocabulary import constant_value
 
     for program in programs(sampler(seed=6), query, 200):
         for node in ast.walk(ast.parse(program)):
@@ -625,7 +629,7 @@ def test_node_indices_are_seldom_read_as_numbers():
     ("y = 1\n    return x", 1),  # assigned and never read
 ])
 def test_waste_counts_dead_assignments_and_self_cancelling_terms(body, dead):
-    from funsearch.samplers.gp_ops import waste
+    from funsearch.samplers.mutation.ops import waste
 
     function = ast.parse(f"def f(x):\n    {body}\n").body[0]
     assert waste(analyse(function, Modules(numpy="np"), frozenset())) == dead

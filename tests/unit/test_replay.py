@@ -15,8 +15,9 @@ import pytest
 from funsearch import config as config_module
 from funsearch import experiment, prompt, runlog
 from funsearch.config import SamplerConfig
-from funsearch.samplers import SamplerError, make_sampler
+from funsearch.samplers import make_sampler
 from funsearch.samplers.backend import SamplerConfigError
+from funsearch.samplers.base import SamplerError
 from funsearch.samplers.replay import RecordingSampler, ReplaySampler, load, prompt_hash
 from tests.openai_server import DATA, OpenAIServer, load_texts
 

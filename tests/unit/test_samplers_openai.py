@@ -14,8 +14,9 @@ import pytest
 
 from funsearch import prompt
 from funsearch.config import SamplerConfig
-from funsearch.samplers import SamplerError, make_sampler
+from funsearch.samplers import make_sampler
 from funsearch.samplers.backend import SamplerConfigError
+from funsearch.samplers.base import SamplerError
 from funsearch.samplers.openai_api import COMPLETION_STOP, OpenAISampler
 from tests.openai_server import DATA, OpenAIServer, count_tokens, load_texts
 

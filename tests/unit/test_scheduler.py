@@ -1,7 +1,7 @@
 """The scheduler: cost accounting, budgets, policies, the balance controller, its log.
 
 The bandit and controller tests run the scheduler against simulated samplers
-(funsearch/simulation.py): each size has a known latency and a known chance
+(funsearch/scheduling/simulation.py): each size has a known latency and a known chance
 of an improvement, evaluations take a known time, and the clock is simulated,
 so thousands of decisions take a fraction of a second and every expected
 value is known. No model runs here; the last test runs the real engine.
@@ -15,12 +15,12 @@ import pytest
 
 from funsearch import config as config_module
 from funsearch import experiment, runlog
-from funsearch.budget import Cost, Spent, cost_unit, exhausted, in_unit, sample_cost
 from funsearch.config import Budget, SamplerConfig, SchedulerConfig
-from funsearch.policies import kl_upper_bound
-from funsearch.samplers import Sample
-from funsearch.scheduler import Scheduler
-from funsearch.simulation import SimulatedSampler, Simulation
+from funsearch.samplers.base import Sample
+from funsearch.scheduling.budget import Cost, Spent, cost_unit, exhausted, in_unit, sample_cost
+from funsearch.scheduling.policies import kl_upper_bound
+from funsearch.scheduling.scheduler import Scheduler
+from funsearch.scheduling.simulation import SimulatedSampler, Simulation
 
 # Improvements per unit of compute (latency + 1 s of evaluation): small 0.025,
 # mid 0.075, large 0.055. The fastest and the most successful are not the best.
