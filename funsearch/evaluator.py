@@ -148,6 +148,12 @@ def splits(spec: Specification, setting: str) -> bool:
     call (experiments/benchmarks/split_process_cost.py), so auto keeps it off."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"split must be auto, on or off, not {setting!r}")
+    if spec.wants_text:  # the run function runs the program's text, not a function
+        if setting == "on":
+            raise ValueError(f"{spec.path}: split is on, but this problem's run function runs "
+                             "the program's text (an OpenEvolve evaluator), not a function it "
+                             "calls: it cannot be split; set split to auto or off")
+        return False
     return setting == "on" or (setting == "auto" and spec.score_name is None)
 
 
@@ -175,9 +181,14 @@ def scoring(spec: Specification, split: bool, isolation: str, own_uid: bool,
     run, score = f"'{spec.run_name}'", f"'{spec.score_name}'"
     by = f"{score} on the host" if spec.score_name else f"the run function {run}"
     by += ", the program in a process of its own" if split else ", the program in the same process"
+    if spec.wants_text:
+        by = f"the evaluator {run} calls, with the program in its process"
     if isolation == "process" and not own_uid:
         forgeable = ("everything: under process isolation without root a program runs as "
                      "the host's user and can write the run's files (use bwrap)")
+    elif spec.wants_text:
+        forgeable = ("the score itself: the evaluator runs the program in its own process "
+                     "(an evaluator that runs a program's file cannot be split)")
     elif split:
         forgeable = ""
     elif spec.score_name:

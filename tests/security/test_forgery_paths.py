@@ -68,6 +68,37 @@ def test_evaluate_rejects_issue_24s_program_and_scores_the_rest_as_they_are(tmp_
         assert cell.startswith(expected_cell(attack)), (attack, cell)
 
 
+DEEPMIND = '''
+"""solve(n) may claim at most n (DeepMind's format: the run function scores)."""
+
+
+@funsearch.run
+def evaluate(n):
+  value = solve(n)
+  return float(value) if value <= n else 0.0
+
+
+@funsearch.evolve
+def solve(n):
+  return n / 2
+'''
+
+
+def test_issue_24s_program_in_a_deepmind_spec_is_rejected_and_the_truth_scores(tmp_path, capsys):
+    spec = tmp_path / "deepmind_spec.py"
+    spec.write_text(DEEPMIND + "\n\n" + "\n\n".join(
+        f"@funsearch.baseline\n{program(attack).replace('def solve', f'def {attack}')}"
+        for attack in ("result_frame", "patched_builtin", "answer_frame")))
+    assert cli.main(["check", str(spec), "--values", "[3, 5]"]) == 0
+    out = capsys.readouterr().out
+    assert "scoring: the run function 'evaluate', the program in a process of its own" in out
+    rows = rows_by_program(out)
+    assert rows["initial"] == "2"
+    assert rows["result_frame"] == expected_cell("result_frame")
+    assert rows["patched_builtin"] == "1"  # it returned 1: worth 1, not the 1e9 it tried
+    assert rows["answer_frame"] == "0"
+
+
 def test_check_on_a_host_scored_spec_says_what_stays_forgeable_and_bounds_it(tmp_path, capsys):
     spec = tmp_path / "host_scored.py"
     spec.write_text(spec_with_baselines(HOST_SCORED))
@@ -104,7 +135,7 @@ def test_run_says_at_its_start_who_scores_and_what_stays_forgeable(tmp_path, cap
     arguments = ["run", str(experiment_file), "--max-samples", "1", "--out", str(tmp_path)]
     assert cli.main(arguments) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("sandbox isolation: ")
+    assert lines[0].startswith("run directory: ")
     assert lines[1:3] == [
         "scoring: the run function 'run', the program in a process of its own (split on)",
         "forgeable: nothing but the program's own answers"]
