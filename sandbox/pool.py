@@ -92,9 +92,8 @@ class SandboxPool:
       isolation_reason: why, in words (bubblewrap missing, probe failure, ...).
       isolation_detail: the layers in force, e.g. "bwrap; seccomp on;
         evaluations as uid 200123" (filled in once the workers have started).
-      split: whether each program runs in a process of its own, apart from
-        the spec's run function (program.py): then nothing a program does can
-        change what the run function returns, short of what it returns itself.
+      split: programs run in a process apart from the run function (program.py).
+      own_uid: evaluations run under uids of their own (the host is root).
     """
 
     def __init__(
@@ -127,6 +126,7 @@ class SandboxPool:
         # As root, every worker slot of every pool in this process has a uid of its own.
         block = (os.getpid() % 4096) * 256 + next(_POOLS) % 256
         self._uid_base = _isolation.UID_BASE + block * 1024 if os.geteuid() == 0 else None
+        self.own_uid = self._uid_base is not None
         # The largest answer a worker can rightly send: the result, or the
         # captured output JSON-escaped (up to 6 bytes a byte), plus room.
         self._answer_bytes = max(limits.result_bytes, 12 * limits.output_bytes) + (1 << 20)
@@ -188,11 +188,6 @@ class SandboxPool:
         input_ids: list[str] | None = None,
     ) -> Outcome:
         return self.submit(program, function_name, input_set, input_ids).result()
-
-    @property
-    def own_uid(self) -> bool:
-        """Whether evaluations run under uids of their own (the host is root)."""
-        return self._uid_base is not None
 
     def worker_pids(self) -> list[int]:
         """Host pids of the live worker processes (bwrap's, under bubblewrap)."""
