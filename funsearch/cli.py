@@ -183,7 +183,8 @@ def _run(arguments: argparse.Namespace) -> int:
     console = _console()
     with LiveView(console) as show:
         result = experiment.run(config, on_status=show,
-                                on_start=lambda run_dir: _print_start(console, run_dir))
+                                on_start=lambda run_dir: _print_start(console, run_dir),
+                                on_scoring=lambda scored: cli_check.print_scoring(console, scored))
     _print_result(console, config.problem.inputs, result)
     return 0
 
@@ -203,8 +204,10 @@ def _resume(arguments: argparse.Namespace) -> int:
     config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
     with LiveView(console) as show:
-        result = experiment.resume(arguments.run_dir, on_status=show, config=config,
-                                   on_start=lambda run_dir: _print_start(console, run_dir))
+        result = experiment.resume(
+            arguments.run_dir, on_status=show, config=config,
+            on_start=lambda run_dir: _print_start(console, run_dir),
+            on_scoring=lambda scored: cli_check.print_scoring(console, scored))
     _print_result(console, config.problem.inputs, result)
     return 0
 

@@ -24,7 +24,14 @@ from funsearch import config as config_module
 from funsearch import experiment, formats, parsing
 from funsearch import spec as spec_module
 from funsearch.code import CodeError
-from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
+from funsearch.evaluator import (
+    SKIPPED,
+    Evaluator,
+    ProgramScore,
+    Scoring,
+    make_pool,
+    score_input_sets,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction, console: Callable[[], Console]) -> None:
@@ -56,6 +63,10 @@ def _add_scoring_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
     command.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"],
                          help="sandbox isolation (default: auto, bwrap where it works)")
+    command.add_argument("--split", default="auto", choices=["auto", "on", "off"],
+                         help="run each program in a process apart from the run function, so "
+                              "it cannot forge what that returns (auto: where the run function "
+                              "returns the score itself; as [evaluator] split)")
     command.add_argument("--per-input", action="store_true", help="print every input's score")
     _add_limit_flags(command)
 
@@ -158,14 +169,15 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
                   timeout: float) -> set[str]:
     """Prints one table per input set as soon as the set is done (a program that
     loops shows after one timeout, not at the very end); returns the labels
-    that failed. Flags read: isolation, per_input, keep_going."""
+    that failed. Flags read: isolation, split, per_input, keep_going."""
     failed: set[str] = set()
     skipped = False
     with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
-                   isolation=arguments.isolation) as pool:
+                   isolation=arguments.isolation, split=arguments.split) as pool:
         console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
-        console.print(f"timeout: {timeout:g} s per program and input set")
         evaluator = Evaluator(spec, pool, input_sets[0])
+        print_scoring(console, evaluator.scoring("--split on"), arguments.split == "auto")
+        console.print(f"timeout: {timeout:g} s per program and input set")
         for rows in score_input_sets(evaluator, programs, input_sets, arguments.keep_going):
             table = Table("input set", "program", "mean score", "summary", "time")
             for row in rows:
@@ -177,6 +189,17 @@ def _print_scores(console: Console, spec: spec_module.Specification, programs: d
     if skipped:
         console.print("(--keep-going runs a program on the later input sets after a failure)")
     return failed
+
+
+def print_scoring(console: Console, scoring: Scoring, auto: bool = False) -> None:
+    """Who scores, and what a program can still forge: a user who trusts a score
+    should know what it rests on."""
+    console.print(f"scoring: {scoring.by} (split {'on' if scoring.split else 'off'}"
+                  f"{' by auto' if auto else ''})", highlight=False)
+    if scoring.forgeable:  # plain text: it names [evaluator] keys, which are no markup
+        console.print(Text.assemble(("forgeable:", "yellow"), f" {scoring.forgeable}"))
+    else:
+        console.print("forgeable: nothing but the program's own answers", highlight=False)
 
 
 def _score_cells(row: ProgramScore, per_input: bool) -> tuple[str | Text, ...]:

@@ -33,6 +33,9 @@ def parse_duration(value: Any) -> float | None:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 OptionalDuration = Annotated[float | None, BeforeValidator(parse_duration)]
+# "auto" | "on" | "off"; true and false mean "on" and "off".
+Switch = Annotated[Literal["auto", "on", "off"], BeforeValidator(
+    lambda value: {True: "on", False: "off"}[value] if isinstance(value, bool) else value)]
 
 
 class _Strict(BaseModel):
@@ -89,13 +92,19 @@ class DatabaseConfig(_Strict):
 class EvaluatorConfig(_Strict):
     """workers: sandbox processes per evaluator actor; actors: evaluator actors
     (Ray runtime). timeout: wall-clock limit of one evaluation (all inputs).
-    memory_mb: address-space limit of the evaluated program."""
+    memory_mb: address-space limit of the evaluated program.
+    split: run the program in a process of its own, apart from the spec's run
+      function, which calls it through a pipe: then a program cannot forge
+      what the run function returns. Costs a round trip per call (see
+      experiments/benchmarks/split_process_cost.py); "auto" splits where the
+      run function returns the score itself (no @funsearch.score)."""
 
     workers: int = Field(2, ge=1)
     actors: int = Field(1, ge=1)
     timeout: Duration = 30.0
     memory_mb: int = Field(2048, ge=64)
     isolation: Literal["auto", "bwrap", "process"] = "auto"
+    split: Switch = "auto"
 
 
 class StageConfig(_Strict):

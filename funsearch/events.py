@@ -110,6 +110,12 @@ class RunStart(Event):
     version: int = VERSION  # of the event log; None in logs older than the field
     format: str = "native"  # of the problem (funsearch/formats/): native, deepmind, openevolve
     notes: list[str] = dataclasses.field(default_factory=list)  # what the format means here
+    # Programs in a process apart from the run function (sandbox/program.py); who
+    # scores, and what a program can still forge ("": nothing but its answers).
+    # None and "" in logs older than the fields.
+    split: bool | None = None
+    scoring: str = ""
+    forgeable: str = ""
 
 
 @_kind("resume")

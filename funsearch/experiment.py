@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import signal
 import threading
@@ -22,6 +23,7 @@ from funsearch import cascades, events, formats, preflight, results, runlog
 from funsearch import spec as spec_module
 from funsearch.config import ExperimentConfig
 from funsearch.engine import Engine
+from funsearch.evaluator import Scoring, scoring, splits
 from funsearch.progress import Status
 from funsearch.resume import Replayed, load_config, replay
 from funsearch.scheduling.budget import exhausted
@@ -53,10 +55,13 @@ def make_backend(config: ExperimentConfig, spec: spec_module.Specification,
 
 def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = None,
         run_dir: Path | None = None, resume: Replayed | None = None,
-        on_start: Callable[[Path], None] | None = None, **backend_kwargs: Any) -> RunResult:
+        on_start: Callable[[Path], None] | None = None,
+        on_scoring: Callable[[Scoring], None] | None = None, **backend_kwargs: Any) -> RunResult:
     """Runs an experiment to its budget and returns what it found. With `resume`
     (a run's log replayed, see funsearch/resume.py) it goes on with that run.
-    `on_start(run_dir)` hears where the run writes, before it starts working.
+    `on_start(run_dir)` hears where the run writes, before it starts working;
+    `on_scoring` who scores and what a program can still forge, once the
+    sandbox is up.
 
     What can be checked without a sandbox or a cluster is checked first
     (funsearch/preflight.py): a run that fails there leaves no run directory. A
@@ -94,8 +99,14 @@ def run(config: ExperimentConfig, on_status: Callable[[Status], None] | None = N
                  "isolation_detail": getattr(backend, "isolation_detail", ""),
                  "runtime": config.runtime.kind,
                  "samplers": [sampler.name for sampler in config.samplers]}
+        # Evaluations run as root where the driver does (a local runtime).
+        scored = scoring(spec, splits(spec, config.evaluator.split), backend.isolation,
+                         own_uid=os.geteuid() == 0)
+        start.update(split=scored.split, scoring=scored.by, forgeable=scored.forgeable)
         log.write(events.RunStart(**start) if resume is None
                   else events.Resume(**start, **resume.summary()))
+        if on_scoring is not None:
+            on_scoring(scored)
         engine = Engine(config, spec, backend, log, on_status)
         try:
             if resume is None:
@@ -154,7 +165,8 @@ def _finish(config: ExperimentConfig, problem: formats.Problem, spec: spec_modul
 
 def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = None,
            config: ExperimentConfig | None = None,
-           on_start: Callable[[Path], None] | None = None, **overrides: Any) -> RunResult:
+           on_start: Callable[[Path], None] | None = None,
+           on_scoring: Callable[[Scoring], None] | None = None, **overrides: Any) -> RunResult:
     """Continues the run in `run_dir` to its budget (its log replayed, see
     funsearch/resume.py); returns its RunResult.
 
@@ -175,7 +187,8 @@ def resume(run_dir: str | Path, on_status: Callable[[Status], None] | None = Non
                 f"{run_dir}: the run already finished ({spent}); nothing was changed. Give "
                 f"a larger budget to extend it, e.g. --max-samples "
                 f"{replayed.progress.spent.samples * 2} or --set scheduler.budget.wall=1h")
-    return run(config, on_status, run_dir=run_dir, resume=replayed, on_start=on_start)
+    return run(config, on_status, run_dir=run_dir, resume=replayed, on_start=on_start,
+               on_scoring=on_scoring)
 
 
 class AlreadyFinished(ValueError):

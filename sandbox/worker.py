@@ -30,6 +30,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import child  # noqa: E402  (sibling files: the worker is run as a script)
+import errors  # noqa: E402
+import forking  # noqa: E402
 import isolation  # noqa: E402
 
 sys.path.pop(0)
@@ -106,6 +108,8 @@ class Worker:
     def __init__(self, spec_path: str, config: dict[str, Any]) -> None:
         self.limits = config["limits"]
         self.uid: int | None = config.get("uid")
+        # Split: the program runs in a process of its own, apart from the run function.
+        self.split = bool(config.get("split"))
         # One folder for this worker's evaluations, its cwd, HOME and TMPDIR:
         # set here once, so a child inherits them and pays nothing.
         self.folder: str = config["folder"]
@@ -140,7 +144,7 @@ class Worker:
             if missing:
                 raise LookupError(f"input set '{name}' has no input {', '.join(missing[:5])}")
         except Exception as error:
-            return child._header("error", child._describe(error)), b""
+            return child._header("error", errors.describe(error)), b""
         if name not in self.spare_inputs or self.spare is None or not self.spare.alive():
             self.discard_spare()  # forked before the input set existed, or gone
             self.fork_spare()
@@ -239,7 +243,7 @@ class _Channel:
         return json.loads(line) if line else None
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        child._write_all(self.outgoing, json.dumps(header).encode() + b"\n" + payload)
+        forking.write_all(self.outgoing, json.dumps(header).encode() + b"\n" + payload)
 
 
 def main() -> None:
@@ -248,7 +252,7 @@ def main() -> None:
     try:
         worker = Worker(spec_path, config)
     except BaseException as error:
-        channel.send({"ready": False, "error": child._describe(error)})
+        channel.send({"ready": False, "error": errors.describe(error)})
         raise SystemExit(1) from None
     channel.send({"ready": True, "pid": os.getpid(), "uid": worker.uid, "seccomp": worker.seccomp})
     while True:

@@ -31,7 +31,7 @@ class InlineBackend:
         self._threads = cf.ThreadPoolExecutor(max_workers=count, thread_name_prefix="sampler")
         settings = config.evaluator
         pool = make_pool(spec, settings.workers, settings.timeout, settings.memory_mb,
-                         settings.isolation)
+                         settings.isolation, settings.split)
         self._evaluator = Evaluator(spec, pool, config.problem.inputs)
         self._pool = pool
         self.isolation = pool.isolation

@@ -151,9 +151,9 @@ class _EvaluatorActor:
     coroutine plumbing.)"""
 
     def __init__(self, spec_path: str, input_set: str, workers: int, timeout: float,
-                 memory_mb: int, isolation: str):
+                 memory_mb: int, isolation: str, split: str = "auto"):
         spec = spec_module.load(spec_path)
-        self._pool = make_pool(spec, workers, timeout, memory_mb, isolation)
+        self._pool = make_pool(spec, workers, timeout, memory_mb, isolation, split)
         self._evaluator = Evaluator(spec, self._pool, input_set)
 
     def ready(self) -> str:
@@ -224,7 +224,7 @@ class RayBackend:
                 num_cpus=settings.workers, max_restarts=-1, max_task_retries=0,
                 max_concurrency=_ROUNDS_HELD // _ROUNDS_PER_CALL + 1, scheduling_strategy="SPREAD",
             ).remote(str(spec.path), config.problem.inputs, settings.workers, settings.timeout,
-                     settings.memory_mb, settings.isolation)
+                     settings.memory_mb, settings.isolation, settings.split)
             for _ in range(settings.actors)
         ]
         self._actors.extend(evaluators)
