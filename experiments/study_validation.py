@@ -25,7 +25,7 @@ runs it made:
 - sweep: 2N runs over arms x budgets (B, B/2, B/4, B, ...), the usual blind
   grid of a scaling study (twice the runs, about the same compute).
 
-    python experiments/study_validation.py                # ~6 minutes on 2 idle cores
+    python experiments/study_validation.py                # ~7 minutes on 2 cores at load 4-9
                                                           # (23 on a shared VM at load 10)
     python experiments/study_validation.py --law 20 --worlds 2 --per-world 5   # a quick look
 """
