@@ -34,3 +34,9 @@ baseline = _marker("baseline")  # a reference implementation of the evolved func
 # Host-side only: (input_set, scores per input) -> {name: value} a report shows
 # beside the mean score, e.g. the gap to a reference tour in percent.
 summary = _marker("summary")
+# Host-side only: (instance, output) -> {name: value} logged with the evaluation
+# (an OpenEvolve evaluator's metrics).
+metrics = _marker("metrics")
+# Host-side only: () -> the stages of a cascade (funsearch/cascades.py), cheapest
+# first, e.g. [{"inputs": 4, "rule": "top", "threshold": 0.5}].
+cascade = _marker("cascade")

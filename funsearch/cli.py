@@ -1,32 +1,33 @@
-"""Command line: funsearch run | check.
+"""Command line: funsearch run | resume | check | evaluate | show | compare | export.
 
 Each command calls the same functions as the Python API; errors in a spec or
 an experiment file are printed as one message naming the file and key or line,
-never as a traceback.
+never as a traceback, and warnings about settings that do nothing as one
+`warning:` line each.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
+import warnings
+from importlib import metadata
 from pathlib import Path
 
 from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from rich.markup import escape
 
+from funsearch import cli_check, experiment, resume
 from funsearch import config as config_module
-from funsearch import experiment, parsing, resume
 from funsearch import spec as spec_module
+from funsearch.cli_live import LiveView
 from funsearch.code import CodeError
-from funsearch.evaluator import SKIPPED, Evaluator, ProgramScore, make_pool, score_input_sets
-from funsearch.progress import Status
+from funsearch.formats import openevolve_config
 
 _USER_ERRORS = (config_module.ConfigError, spec_module.SpecError, CodeError, FileNotFoundError,
                 ValueError)
+_DESCRIPTION = ("Evolutionary program search in the style of FunSearch: run an experiment, "
+                "check a problem spec, and read, compare or export the runs.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +37,39 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return arguments.command(arguments)
+        with _warnings_in_words(_console(stderr=True)):
+            return arguments.command(arguments)
     except _USER_ERRORS as error:
-        _console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+class _warnings_in_words:
+    """A setting that does nothing (config.ConfigWarning) is one `warning:`
+    line, printed as it is found; other warnings go their usual way."""
+
+    def __init__(self, console: Console):
+        self._console = console
+        self._context = warnings.catch_warnings()
+
+    def __enter__(self) -> None:
+        self._context.__enter__()
+        warnings.simplefilter("always", config_module.ConfigWarning)
+        previous = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            if issubclass(category, config_module.ConfigWarning):
+                self._console.print(f"[yellow]warning:[/] {escape(str(message))}",
+                                    highlight=False)
+            else:
+                previous(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+
+    def __exit__(self, *exc: object) -> None:
+        self._context.__exit__(*exc)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -53,110 +81,140 @@ def _console(stderr: bool = False) -> Console:
     return console
 
 
+def _version() -> str:
+    try:
+        return metadata.version("funsearch")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="funsearch", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(metavar="COMMAND")
-
-    run = commands.add_parser("run", help="run an experiment (TOML file)")
-    run.add_argument("experiment", type=Path)
-    run.add_argument("--max-samples", type=int, help="stop after this many samples")
-    run.add_argument("--seed", type=int, help="override the experiment's seed")
-    run.add_argument("--out", help="directory for run directories (default: the config's)")
-    run.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
-    run.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
-    run.set_defaults(command=_run)
-
-    resume = commands.add_parser(
-        "resume", help="continue a stopped or killed run: replay its log, spend the budget left")
-    resume.add_argument("run_dir", type=Path)
-    resume.add_argument("--max-samples", type=int, help="a new sample budget (extends a run)")
-    resume.add_argument("--runtime", choices=["inline", "ray"], help="override runtime.kind")
-    resume.add_argument("--address", help="Ray cluster address (auto, ray://host:port)")
-    resume.set_defaults(command=_resume)
-
-    check = commands.add_parser("check", help="load a spec and score its initial program")
-    check.add_argument("spec", type=Path)
-    check.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
-    check.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
-    check.add_argument("--per-input", action="store_true", help="print every input's score")
-    _add_limit_flags(check)
-    check.set_defaults(command=_check)
-
-    evaluate = commands.add_parser(
-        "evaluate", help="score a program (e.g. a run's best.py) with the baselines beside it")
-    evaluate.add_argument("spec", type=Path)
-    evaluate.add_argument("program", type=Path,
-                          help="a file defining the evolved function (best.py, or the function)")
-    evaluate.add_argument("--inputs", help="input sets, comma-separated (default: every set)")
-    evaluate.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "process"])
-    evaluate.add_argument("--per-input", action="store_true", help="print every input's score")
-    evaluate.add_argument("--no-baselines", action="store_true", help="score the program alone")
-    _add_limit_flags(evaluate)
-    evaluate.set_defaults(command=_evaluate)
+    parser = argparse.ArgumentParser(
+        prog="funsearch", description=_DESCRIPTION,
+        epilog="`funsearch COMMAND --help` lists the arguments of a command.")
+    parser.add_argument("--version", action="version", version=f"funsearch {_version()}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run_commands(commands)
+    cli_check.add_commands(commands, _console)
     _add_report_commands(commands)
+    _add_study_commands(commands)
     return parser
 
 
-def _add_limit_flags(command: argparse.ArgumentParser) -> None:
-    """check and evaluate: how long one evaluation may take, and what a failure stops."""
-    command.add_argument("--timeout", help="wall-clock limit of one program on one input set, "
-                         f"e.g. 10 or \"2m\" (default: {_default_timeout():g} s, as in a search)")
-    command.add_argument("--keep-going", action="store_true",
-                         help="run a program on the later input sets even after it failed")
+def _add_study_commands(commands: argparse._SubParsersAction) -> None:
+    """funsearch study STUDY.toml | funsearch study show DIR (funsearch/study/commands.py)."""
+    from funsearch.study.commands import add_commands
+
+    add_commands(commands)
 
 
-def _default_timeout() -> float:
-    return config_module.EvaluatorConfig.model_fields["timeout"].default
+def _add_run_commands(commands: argparse._SubParsersAction) -> None:
+    """run | resume: a search, started or continued."""
+    run = commands.add_parser(
+        "run", help="run an experiment (a TOML file, or an OpenEvolve folder with its "
+                    "config.yaml) to its budget",
+        description="Runs an experiment to its budget. The run directory is printed at the "
+                    "start; `funsearch show DIR` reads it live.")
+    run.add_argument("experiment", type=Path, help="the experiment file (TOML), e.g. "
+                     "experiments/tsp_quickstart.toml, or an OpenEvolve problem folder")
+    run.add_argument("--max-samples", type=int, metavar="N",
+                     help="sample budget (scheduler.budget.samples)")
+    run.add_argument("--seed", type=int, help="the experiment's seed (seed)")
+    run.add_argument("--out", metavar="DIR",
+                     help="folder for run directories (out; default: the config's, runs/)")
+    run.add_argument("--isolation", choices=["auto", "bwrap", "process"],
+                     help="sandbox isolation (evaluator.isolation; default: the config's)")
+    _add_runtime_flags(run)
+    run.set_defaults(command=_run)
+
+    resume = commands.add_parser(
+        "resume", help="continue a stopped or killed run: replay its log, spend the budget left",
+        description="Continues a run from its event log with the budget left. A finished "
+        "run needs a larger budget (--max-samples, or --set scheduler.budget.KEY=VALUE).")
+    resume.add_argument("run_dir", type=Path, help="the run directory to continue")
+    resume.add_argument("--max-samples", type=int, metavar="N",
+                        help="a new sample budget, to extend a finished run")
+    _add_runtime_flags(resume)
+    resume.set_defaults(command=_resume)
 
 
-def _default_memory_mb() -> int:
-    """A search's memory limit, so a program that passes `check` fits in a search."""
-    return config_module.EvaluatorConfig.model_fields["memory_mb"].default
+def _add_runtime_flags(command: argparse.ArgumentParser) -> None:
+    """run and resume: where the run goes, and any setting of the experiment."""
+    command.add_argument("--runtime", choices=["inline", "ray"],
+                         help="runtime.kind: inline (one process) or ray")
+    command.add_argument("--address", help="Ray cluster to join (runtime.address): auto, "
+                         "HOST:PORT or ray://HOST:10001")
+    command.add_argument("--set", dest="settings", action="append", default=[],
+                         metavar="KEY=VALUE", type=_assignment,
+                         help="set any experiment key, as in the TOML file (repeatable), e.g. "
+                         "--set scheduler.budget.wall=5m --set database.islands=8 --set "
+                         "samplers.mutation.settings.crossover_rate=0.5")
 
 
-def _timeout(text: str | None) -> float:
-    """--timeout in seconds; by default what one evaluation in a search gets."""
-    if text is None:
-        return _default_timeout()
+def _assignment(text: str) -> tuple[str, object]:
     try:
-        seconds = config_module.parse_duration(text)
-    except ValueError as error:
-        raise ValueError(f"--timeout: {error}") from None
-    if seconds is None or seconds <= 0:
-        raise ValueError(f"--timeout: must be more than 0 seconds, not {text!r}")
-    return seconds
+        return config_module.parse_assignment(text)
+    except config_module.ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-# Command-line flags and the config keys they override.
+# Command-line flags and the config keys they set.
 _OVERRIDES = {"max_samples": "scheduler.budget.samples", "seed": "seed", "out": "out",
-              "runtime": "runtime.kind", "address": "runtime.address"}
+              "isolation": "evaluator.isolation", "runtime": "runtime.kind",
+              "address": "runtime.address"}
 
 
 def _overrides(arguments: argparse.Namespace) -> dict[str, object]:
-    """The config keys the given flags set (flags left out change nothing)."""
-    overrides = {key: getattr(arguments, flag) for flag, key in _OVERRIDES.items()
-                 if getattr(arguments, flag, None) is not None}
-    if "out" in overrides:
+    """The config keys the given flags and --set assignments set (flags left
+    out change nothing; a flag wins over a --set of the same key)."""
+    overrides = dict(getattr(arguments, "settings", None) or [])
+    overrides.update({key: getattr(arguments, flag) for flag, key in _OVERRIDES.items()
+                      if getattr(arguments, flag, None) is not None})
+    if isinstance(overrides.get("out"), str):
         overrides["out"] = str(Path(overrides["out"]).resolve())
     return overrides
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    config = config_module.load(arguments.experiment, **_overrides(arguments))
+    if arguments.experiment.is_dir():  # an OpenEvolve folder, with its config.yaml
+        config = _folder_config(arguments.experiment, _overrides(arguments))
+    else:
+        config = config_module.load(arguments.experiment, **_overrides(arguments))
     console = _console()
-    with _live_view(console) as show:
-        result = experiment.run(config, on_status=show)
+    with LiveView(console) as show:
+        result = experiment.run(config, on_status=show,
+                                on_start=lambda run_dir: _print_start(console, run_dir),
+                                on_scoring=lambda scored: cli_check.print_scoring(console, scored))
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _folder_config(folder: Path, overrides: dict) -> config_module.ExperimentConfig:
+    """The experiment of an OpenEvolve folder run without an experiment file:
+    config.yaml's settings where they have a counterpart, then the flags."""
+    folder = folder.resolve()
+    data = {"name": folder.name, "problem": {"spec": str(folder), "format": "openevolve"},
+            **openevolve_config.translate(folder / "config.yaml").settings}
+    overridden = config_module.apply_overrides(data, overrides)
+    return config_module.from_dict(data, source=str(folder / "config.yaml"),
+                                   overridden=overridden)
 
 
 def _resume(arguments: argparse.Namespace) -> int:
     config = resume.load_config(arguments.run_dir, **_overrides(arguments))
     console = _console()
-    with _live_view(console) as show:
-        result = experiment.resume(arguments.run_dir, on_status=show, config=config)
+    with LiveView(console) as show:
+        result = experiment.resume(
+            arguments.run_dir, on_status=show, config=config,
+            on_start=lambda run_dir: _print_start(console, run_dir),
+            on_scoring=lambda scored: cli_check.print_scoring(console, scored))
     _print_result(console, config.problem.inputs, result)
     return 0
+
+
+def _print_start(console: Console, run_dir: Path) -> None:
+    console.print(f"run directory: {run_dir}  (funsearch show {run_dir}: how it is going)",
+                  highlight=False)
 
 
 def _print_result(console: Console, inputs: str, result: experiment.RunResult) -> None:
@@ -167,182 +225,57 @@ def _print_result(console: Console, inputs: str, result: experiment.RunResult) -
                       f"{'failed' if score is None else format(score, '.6g')}")
     console.print(f"sandbox isolation: {result.isolation}")
     console.print(f"run directory: {result.run_dir}  (best program: {result.run_dir}/best.py)")
-    return 0
-
-
-class _live_view:
-    """A rich live table on a terminal; plain lines every few seconds otherwise."""
-
-    def __init__(self, console: Console):
-        self._console = console
-        self._live: Live | None = None
-        self._last_line = 0.0
-        self._warned = 0  # status.warnings printed so far
-
-    def __enter__(self) -> Callable[[Status], None]:
-        if self._console.is_terminal:
-            self._live = Live(Table(), console=self._console, refresh_per_second=4)
-            self._live.__enter__()
-        return self._show
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(*exc)
-
-    def _show(self, status: Status) -> None:
-        for warning in status.warnings[self._warned:]:  # each once, as it comes
-            self._console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        self._warned = len(status.warnings)
-        if self._live is not None:
-            self._live.update(_status_table(status))
-            return
-        now = time.monotonic()
-        if now - self._last_line >= 5 or status.stop_reason:
-            self._last_line = now
-            print(_status_line(status), flush=True)
-
-
-def _status_line(status: Status) -> str:
-    c = status.counters
-    best = "-" if status.best_score is None else f"{status.best_score:.6g}"
-    return (f"[{status.elapsed:7.1f}s] samples {c.samples} ({status.samples_per_second:.1f}/s) "
-            f"valid {100 * c.valid_fraction:.0f}% duplicates {c.duplicates} "
-            f"registered {c.registered} resets {c.resets} best {best}")
-
-
-def _status_table(status: Status) -> Table:
-    table = Table(title=_status_line(status), show_header=True, title_justify="left")
-    table.add_column("island", justify="right")
-    table.add_column("best score", justify="right")
-    for island, score in enumerate(status.island_best):
-        table.add_row(str(island), f"{score:.6g}")
-    return table
-
-
-def _check(arguments: argparse.Namespace) -> int:
-    timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    scoring = f"on the host with '{spec.score_name}'" if spec.score_name else "by its run function"
-    console = _console()
-    console.print(f"spec {spec.path}: evolves '{spec.evolve_name}', runs '{spec.run_name}', "
-                  f"scores {scoring}")
-    programs = {"initial": spec.initial_program,
-                **{f"baseline {name}": program for name, program in spec.baselines.items()}}
-    failed = _print_scores(console, spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
-    return 1 if "initial" in failed else 0
-
-
-def _evaluate(arguments: argparse.Namespace) -> int:
-    timeout = _timeout(arguments.timeout)
-    spec = spec_module.load(arguments.spec)
-    try:
-        text = arguments.program.read_text()
-    except OSError as error:
-        raise FileNotFoundError(f"{arguments.program}: cannot read: {error.strerror}") from None
-    try:
-        program = parsing.function_source(text, spec.evolve_name)
-    except CodeError as error:
-        raise CodeError(f"{arguments.program}: {error}") from None
-    programs = {arguments.program.name: program}
-    if not arguments.no_baselines:
-        programs.update({f"baseline {name}": source for name, source in spec.baselines.items()})
-    failed = _print_scores(_console(), spec, programs, _input_sets(spec, arguments.inputs),
-                           arguments, timeout)
-    return 1 if arguments.program.name in failed else 0
-
-
-def _input_sets(spec: spec_module.Specification, names: str | None) -> list[str]:
-    sets = names.split(",") if names else list(spec.input_sets)
-    if not sets:
-        raise spec_module.SpecError(f"{spec.path}: no @funsearch.inputs function")
-    for name in sets:
-        spec.inputs(name)  # an unknown name is a SpecError that lists the known ones
-    return sets
-
-
-def _print_scores(console: Console, spec: spec_module.Specification, programs: dict[str, str],
-                  input_sets: list[str], arguments: argparse.Namespace,
-                  timeout: float) -> set[str]:
-    """Prints one table per input set as soon as the set is done (a program that
-    loops shows after one timeout, not at the very end); returns the labels
-    that failed. Flags read: isolation, per_input, keep_going."""
-    failed: set[str] = set()
-    skipped = False
-    with make_pool(spec, workers=2, timeout=timeout, memory_mb=_default_memory_mb(),
-                   isolation=arguments.isolation) as pool:
-        console.print(f"sandbox isolation: {pool.isolation_detail} ({pool.isolation_reason})")
-        console.print(f"timeout: {timeout:g} s per program and input set")
-        evaluator = Evaluator(spec, pool, input_sets[0])
-        for rows in score_input_sets(evaluator, programs, input_sets, arguments.keep_going):
-            table = Table("input set", "program", "mean score", "summary", "time")
-            for row in rows:
-                if not row.evaluation.ok:
-                    failed.add(row.label)
-                skipped |= row.evaluation.status == SKIPPED
-                table.add_row(*_score_cells(row, arguments.per_input))
-            console.print(table)
-    if skipped:
-        console.print("(--keep-going runs a program on the later input sets after a failure)")
-    return failed
-
-
-def _score_cells(row: ProgramScore, per_input: bool) -> tuple[str | Text, ...]:
-    """The table cells of one program on one input set. A reason is program
-    output (a flood's first bytes): shown as plain text, never as markup."""
-    evaluation = row.evaluation
-    score: str | Text
-    if evaluation.ok:
-        score = f"{evaluation.score:.6g}"
-        if per_input:
-            score += "\n" + " ".join(f"{value:.4g}" for value in evaluation.scores.values())
-    elif evaluation.status == SKIPPED:
-        score = Text(f"skipped: {evaluation.reason}", style="yellow")
-    else:
-        score = Text(f"{evaluation.status}: {evaluation.reason[:200]}", style="red")
-    summary = ", ".join(f"{key} {value:.4g}" for key, value in row.summary.items())
-    seconds = "-" if evaluation.status == SKIPPED else f"{evaluation.duration:.2f}s"
-    return row.input_set, row.label, score, summary, seconds
 
 
 def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     """show | compare | export: read run directories (live or finished), never write to them
     except for export's output file."""
     show = commands.add_parser("show", help="what one run did: best score, outcomes, samplers")
-    show.add_argument("run_dir", type=Path)
+    show.add_argument("run_dir", type=Path, help="a run directory (live, finished or crashed)")
     show.add_argument("--top", type=int, default=3, help="programs per island (default 3)")
     show.set_defaults(command=_show)
 
     compare = commands.add_parser(
-        "compare", help="groups of runs at equal budgets, with bootstrap intervals over seeds")
-    compare.add_argument("run_dirs", type=Path, nargs="+",
+        "compare", help="groups of runs of one problem at equal budgets, with intervals over "
+                        "seeds and each group's difference to a reference",
+        description="Compares groups of runs (seeds of one setting each) at budgets every run "
+        "has spent. Runs of different problems are compared apart, never averaged together; "
+        "runs that never started are left out, with the reason.")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                          help="run directories, or folders holding run directories")
     compare.add_argument("--by", default="sampler",
-                         help="sampler | policy | a dotted config KEY, e.g. samplers.0.model")
+                         help="what makes a group: sampler (default) | policy | a dotted config "
+                              "KEY, e.g. samplers.0.model or samplers.0.settings.crossover_rate "
+                              "(a run without the key counts with its default)")
+    compare.add_argument("--reference", metavar="GROUP",
+                         help="the group the others are set against (default: the first)")
     compare.add_argument("--plot", type=Path, help="write best score vs budget as PNG")
     compare.add_argument("--html", type=Path, help="write a self-contained HTML report")
     compare.add_argument("--threshold", type=float,
                          help="score for the time-to-threshold rows (default: the lowest "
                               "final best score, which every run reached)")
     compare.add_argument("--samples", type=float, help="equal sample budget (default: the "
-                         "most every run has spent); likewise --wall and --gpu-hours")
+                         "most every run has spent); likewise --wall, --compute, --gpu-hours")
     compare.add_argument("--wall", type=config_module.parse_duration,
                          help="equal wall-time budget (e.g. 300, \"5m\")")
+    compare.add_argument("--compute", type=config_module.parse_duration,
+                         help="equal compute budget: seconds of proposal (GPU-seconds, or "
+                              "request seconds) plus evaluation, as the scheduler counts them")
     compare.add_argument("--gpu-hours", type=float, help="equal GPU-hour budget")
-    compare.add_argument("--bootstrap-seed", type=int, default=0)
+    compare.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED",
+                         help="seed of the bootstrap's resampling, so intervals repeat (default 0)")
     compare.set_defaults(command=_compare)
 
     export = commands.add_parser("export", help="the events of a run as one table")
-    export.add_argument("run_dir", type=Path)
-    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("run_dir", type=Path, help="a run directory (live, finished or crashed)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                        help="csv (default) or parquet (needs pyarrow)")
     export.add_argument("--out", type=Path, help="output file (default: RUN_DIR/events.FORMAT)")
     export.set_defaults(command=_export)
 
 
 def _read_runs(paths: list[Path]) -> list:
     """Runs read with their warnings (a truncated last line) shown once, in words."""
-    import warnings
-
     from funsearch.reports import rundata
 
     with warnings.catch_warnings():
@@ -358,24 +291,25 @@ def _show(arguments: argparse.Namespace) -> int:
 
 
 def _compare(arguments: argparse.Namespace) -> int:
-    from funsearch.reports import compare
+    from funsearch.reports import compare, compare_view
 
     runs = _read_runs(arguments.run_dirs)
     budgets = {"samples": arguments.samples, "wall": arguments.wall,
-               "gpu_hours": arguments.gpu_hours}
+               "compute": arguments.compute, "gpu_hours": arguments.gpu_hours}
     try:
-        comparison = compare.compare(runs, by=arguments.by, budgets=budgets,
-                                     threshold=arguments.threshold, seed=arguments.bootstrap_seed)
+        report = compare.compare(runs, by=arguments.by, budgets=budgets,
+                                 threshold=arguments.threshold, seed=arguments.bootstrap_seed,
+                                 reference=arguments.reference)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
     console = _console()
-    compare.render(comparison, console)
-    png = compare.plot_png(comparison) if arguments.plot or arguments.html else None
+    compare_view.render(report, console)
+    png = compare_view.plot_png(report) if arguments.plot or arguments.html else None
     if arguments.plot:
         arguments.plot.write_bytes(png)
         console.print(f"plot: {arguments.plot}")
     if arguments.html:
-        compare.write_html(comparison, arguments.html, png)
+        compare_view.write_html(report, arguments.html, png)
         console.print(f"html: {arguments.html}")
     return 0
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from funsearch import dotted
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "ms": 0.001}
 
@@ -30,6 +33,9 @@ def parse_duration(value: Any) -> float | None:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 OptionalDuration = Annotated[float | None, BeforeValidator(parse_duration)]
+# "auto" | "on" | "off"; true and false mean "on" and "off".
+Switch = Annotated[Literal["auto", "on", "off"], BeforeValidator(
+    lambda value: {True: "on", False: "off"}[value] if isinstance(value, bool) else value)]
 
 
 class _Strict(BaseModel):
@@ -37,14 +43,30 @@ class _Strict(BaseModel):
 
 
 class ProblemConfig(_Strict):
-    """spec: path of the spec file, relative to the experiment file.
-    inputs: the input set the search scores on.
+    """spec: the problem, relative to the experiment file: a spec file (native or
+      DeepMind's) or an OpenEvolve problem folder (funsearch/formats/).
+    inputs: the input set the search scores on; for a DeepMind spec file, the
+      inputs themselves (`inputs = [8]`), which become the input set "train".
     holdout: input sets the best program is scored on at the end (overfitting
-      shows as a gap between these and the training score)."""
+      shows as a gap between these and the training score).
+    format: "auto" (detected), "native", "deepmind" or "openevolve".
+    values: the given inputs of a DeepMind spec file (set from a list `inputs`).
+    metric: the OpenEvolve metric that is the score ("": combined_score)."""
 
     spec: str
     inputs: str = "train"
     holdout: list[str] = Field(default_factory=list)
+    format: Literal["auto", "native", "deepmind", "openevolve"] = "auto"
+    values: list[Any] = Field(default_factory=list)
+    metric: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _given_inputs(cls, data: Any) -> Any:
+        """`inputs = [8]` (DeepMind's inputs, given by the caller) is values."""
+        if isinstance(data, dict) and isinstance(data.get("inputs"), list):
+            data = {**data, "values": data["inputs"], "inputs": "train"}
+        return data
 
 
 class DatabaseConfig(_Strict):
@@ -70,13 +92,73 @@ class DatabaseConfig(_Strict):
 class EvaluatorConfig(_Strict):
     """workers: sandbox processes per evaluator actor; actors: evaluator actors
     (Ray runtime). timeout: wall-clock limit of one evaluation (all inputs).
-    memory_mb: address-space limit of the evaluated program."""
+    memory_mb: address-space limit of the evaluated program.
+    split: run the program in a process of its own, apart from the spec's run
+      function, which calls it through a pipe: then a program cannot forge
+      what the run function returns. Costs a round trip per call (see
+      experiments/benchmarks/split_process_cost.py); "auto" splits where the
+      run function returns the score itself (no @funsearch.score)."""
 
     workers: int = Field(2, ge=1)
     actors: int = Field(1, ge=1)
     timeout: Duration = 30.0
     memory_mb: int = Field(2048, ge=64)
     isolation: Literal["auto", "bwrap", "process"] = "auto"
+    split: Switch = "auto"
+
+
+class StageConfig(_Strict):
+    """One filter stage of a cascade (funsearch/cascades.py), cheapest first.
+
+    inputs: the first `inputs` training inputs (an int: a slice of the training
+      set, cumulative, so a later stage runs only the inputs an earlier one did
+      not), or the name of another input set (its scores only filter: they are
+      not part of the program's score).
+    rule: when a program goes on: "margin", its mean on the stage is within
+      `threshold` x |best| of the island's best on the stage; "top", it ranks
+      in the top `threshold` fraction of the island's recent programs there.
+    threshold: the margin or fraction (larger lets more through); the
+      adaptive cascade moves it within `bounds`."""
+
+    inputs: int | str
+    rule: Literal["margin", "top"] = "top"
+    threshold: float = Field(0.5, gt=0)
+    bounds: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> StageConfig:
+        if isinstance(self.inputs, int) and self.inputs < 1:
+            raise ValueError("inputs: a slice of the training set needs at least 1 input")
+        if self.rule == "top" and self.threshold > 1:
+            raise ValueError("threshold: a top fraction is at most 1")
+        low, high = self.limits()
+        if not low <= self.threshold <= high:
+            raise ValueError(f"threshold: {self.threshold} is outside bounds [{low}, {high}]")
+        return self
+
+    def limits(self) -> tuple[float, float]:
+        """Where the adaptive cascade may move the threshold."""
+        if self.bounds is not None:
+            return self.bounds
+        return (0.05, 1.0) if self.rule == "top" else (0.001, 1.0)
+
+
+class CascadeConfig(_Strict):
+    """mode: "off" (every program on the whole training set), "fixed" (the
+      stages' thresholds as written) or "adaptive" (the scheduler moves them:
+      funsearch/scheduling/cascade.py).
+    stages: the filter stages; empty: the spec's `@funsearch.cascade`, if any
+      (none: no cascade). After the last, a program runs on the rest of the
+      training set and is registered.
+    audit: share of stopped programs evaluated in full anyway: how often a
+      stop loses an improvement is measured on them.
+    min_band: programs near a threshold the adaptive cascade waits for
+      before moving it."""
+
+    mode: Literal["off", "fixed", "adaptive"] = "adaptive"
+    stages: list[StageConfig] = Field(default_factory=list)
+    audit: float = Field(0.1, ge=0, le=1)
+    min_band: int = Field(12, ge=1)
 
 
 class SamplerConfig(_Strict):
@@ -139,7 +221,12 @@ class SchedulerConfig(_Strict):
       under that bound so the evaluators stay `target_utilization` busy without
       a long queue (false: always max_in_flight).
     log_decisions, log_period: a "scheduler" event per this many decisions or
-      seconds, whichever comes first."""
+      seconds, whichever comes first.
+    adapt_samples_per_prompt: for samplers whose backend makes several samples
+      of one prompt cheaper than as many prompts (openai, vllm: one request
+      with n), ask each prompt for the number of samples, 1 to the sampler's
+      samples_per_prompt, with the most improvements per cost as measured
+      (funsearch/scheduling/request_size.py)."""
 
     policy: Literal["fixed", "round_robin", "ucb", "thompson"] = "round_robin"
     weights: dict[str, float] = Field(default_factory=dict)
@@ -153,6 +240,7 @@ class SchedulerConfig(_Strict):
     target_utilization: float = Field(0.9, gt=0, le=1)
     log_decisions: int = Field(100, ge=1)
     log_period: Duration = 1.0
+    adapt_samples_per_prompt: bool = False
 
     @model_validator(mode="after")
     def _weights_valid(self) -> SchedulerConfig:
@@ -184,6 +272,7 @@ class ExperimentConfig(_Strict):
     problem: ProblemConfig
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     samplers: list[SamplerConfig] = Field(
         default_factory=lambda: [SamplerConfig(name="mutation", backend="mutation")]
     )
@@ -209,9 +298,15 @@ class ConfigError(ValueError):
     """An experiment file that cannot be used; the message names file and key."""
 
 
+class ConfigWarning(UserWarning):
+    """A setting that is valid but does nothing where it is (funsearch/preflight.py)."""
+
+
 def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     """Reads an experiment TOML file. `overrides` are dotted keys
-    ("scheduler.budget.samples") applied before validation."""
+    ("scheduler.budget.samples", "samplers.0.temperature" or by the sampler's
+    name, "samplers.coder.temperature") applied before validation; an error
+    in one names it as set on the command line."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -219,11 +314,39 @@ def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise ConfigError(f"{path}: experiment file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    for dotted, value in overrides.items():
-        _set(data, dotted.split("."), value)
+    overridden = apply_overrides(data, overrides)
     data.setdefault("base_dir", str(path.resolve().parent))
     _resolve_sampler_paths(data, Path(data["base_dir"]))
-    return from_dict(data, source=str(path))
+    return from_dict(data, source=str(path), overridden=overridden)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """KEY=VALUE of `--set` (dotted.parse_assignment), or ConfigError."""
+    try:
+        return dotted.parse_assignment(text)
+    except dotted.DottedKeyError as error:
+        raise ConfigError(str(error)) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> set[str]:
+    """Sets dotted keys in a config's data (a sampler by index or name);
+    returns them as the model's errors name keys (samplers by index)."""
+    try:
+        return {dotted.set_key(data, key, value, _default_list)
+                for key, value in overrides.items()}
+    except dotted.DottedKeyError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _default_list(key: str) -> Any:
+    """A top-level list the file leaves out, as its default (the default
+    sampler), so `samplers.0.settings.x` can be set without writing it."""
+    field = ExperimentConfig.model_fields.get(key)
+    default = field.default_factory() if field is not None and field.default_factory else {}
+    if isinstance(default, list):
+        return [item.model_dump(exclude_unset=True) if isinstance(item, BaseModel) else item
+                for item in default]
+    return {}
 
 
 def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
@@ -243,27 +366,53 @@ def _resolve_sampler_paths(data: dict[str, Any], base: Path) -> None:
             settings["path"] = str(base / settings["path"])
 
 
-def from_dict(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+def from_dict(data: dict[str, Any], source: str = "<config>",
+              overridden: set[str] = frozenset()) -> ExperimentConfig:
+    """The validated config; `overridden` keys' errors name the command line."""
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
+        raise ConfigError(_describe(error, source, overridden)) from None
 
 
-def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
-    for key in keys[:-1]:
-        data = data.setdefault(key, {})
-    data[keys[-1]] = value
-
-
-def _describe(error: ValidationError, source: str) -> str:
+def _describe(error: ValidationError, source: str, overridden: set[str]) -> str:
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        where = source
+        if any(key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + ".")
+               for set_key in overridden):
+            where = f"{source} (set on the command line)"
         if problem["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'")
+            known = ", ".join(known_keys(problem["loc"][:-1]))
+            lines.append(f"{where}: unknown key '{key}' (known: {known})")
         elif problem["type"] == "missing":
-            lines.append(f"{source}: missing key '{key}'")
+            lines.append(f"{where}: missing key '{key}'")
         else:
-            lines.append(f"{source}: key '{key}': {problem['msg']}")
+            lines.append(f"{where}: key '{key}': {problem['msg']}")
     return "\n".join(lines)
+
+
+def known_keys(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    """The keys of the table at `loc` (list indices skipped), as the models declare them."""
+    model: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (itself, or inside list[...] / ... | None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = model_in(argument)
+        if found is not None:
+            return found
+    return None

@@ -17,14 +17,14 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
-from funsearch import code, database_client, events, outcomes, parsing, prompt
+from funsearch import cascades, code, database_client, events, outcomes, parsing, prompt
 from funsearch.config import ExperimentConfig
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Program, Prompt, Registration
 from funsearch.progress import Counters, Progress, Status
 from funsearch.runlog import RunLog
+from funsearch.runtime import Backend
 from funsearch.samplers.base import Sample
 from funsearch.scheduling.budget import sample_cost
 from funsearch.scheduling.scheduler import Scheduler, Spent, exhausted
@@ -32,24 +32,8 @@ from funsearch.spec import SpecError, Specification
 from funsearch.stall import StallWatcher, duplicate_reason
 
 _REJECTED_TEXT_CHARS = 2000
-
-
 # Requests of one sampler that may fail in a row before the run stops.
 MAX_SAMPLER_FAILURES = 20
-
-
-class Backend(Protocol):
-    """Where samplers and evaluations run (threads here, actors with Ray)."""
-
-    database: Any  # a ProgramsDatabase, or a proxy whose submit(method, *args) calls one
-    isolation: str
-    evaluation_slots: int  # evaluations that can usefully be queued at once
-
-    def submit_sample(self, sampler: str, query: prompt.Query, n: int) -> cf.Future: ...
-    def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future: ...
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]: ...
-    def close(self) -> None: ...
 
 
 @dataclasses.dataclass
@@ -65,22 +49,28 @@ class _Pending:
     program: str = ""
     program_hash: str = ""
     submitted: float = 0.0  # time.monotonic() when the prompt was sent
+    cascade: cascades.Underway | None = None  # its stage, under a cascade
 
 
 class Engine:
     def __init__(self, config: ExperimentConfig, spec: Specification, backend: Backend,
                  log: RunLog, on_status: Callable[[Status], None] | None = None):
+        config = cascades.resolve(config, spec)
         self._config = config
         self._spec = spec
         self._backend = backend
-        self._log = log
         self._on_status = on_status or (lambda status: None)
         # Backends with two evaluation slots per sandbox worker need not say how many workers.
         workers = getattr(backend, "evaluation_workers", backend.evaluation_slots // 2)
+        self._emit = lambda action, **fields: log.write(
+            events.Scheduler(action=action, extra=fields))
         self._scheduler = Scheduler(config.scheduler, config.samplers, seed=config.seed,
                                     workers=max(1, workers), slots=backend.evaluation_slots,
-                                    emit=lambda action, **fields: log.write(
-                                        events.Scheduler(action=action, extra=fields)))
+                                    emit=self._emit)
+        # The cascade decides from the log: it sees every event the loop writes.
+        self._cascade = cascades.Cascade.of(config, emit=self._emit)
+        self._log = log if self._cascade is None else cascades.Observed(
+            log, lambda event: self._cascade.apply(event))
         self._samplers = {sampler.name: sampler for sampler in config.samplers}
         self._preface = spec.preface()
         self.counters = Counters()
@@ -137,6 +127,9 @@ class Engine:
         self._cache = dict(progress.cache)
         for outcome in progress.outcomes:
             self._scheduler.learn(outcome)
+        if self._cascade is not None and progress.cascade is not None:
+            self._cascade = progress.cascade  # replayed from the same log (resume.py)
+            self._cascade.tuner.emit = self._emit
 
     def run(self) -> str:
         """Runs until a budget is spent or stop() is called; returns why it stopped."""
@@ -149,6 +142,8 @@ class Engine:
             self._report_status(reason)
         self._finish_in_flight()
         self._scheduler.finish()
+        if self._cascade is not None:
+            self._emit("cascade_summary", **self._cascade.summary())
         self._report_status(reason, force=True)
         return reason
 
@@ -184,7 +179,7 @@ class Engine:
             name = self._scheduler.pick(self._prompts_in_flight(), self._in_flight("evaluation"))
             if name is None:
                 return
-            n = self._samplers[name].samples_per_prompt
+            n = self._scheduler.request_size(name)
             n = n if left is None else min(n, left)
             chosen = self._db.prompt()
             query = prompt.build_query(self._preface, self._spec.evolve_name,
@@ -224,6 +219,10 @@ class Engine:
                 self._on_samples(future, pending)
                 continue
             evaluation = future.result()
+            if pending.cascade is not None:
+                evaluation, pending = self._advance(evaluation, pending)
+                if evaluation is None:
+                    continue  # on to its next stage
             self._on_evaluation(evaluation, pending)
             for duplicate in self._waiting.pop(pending.program_hash, []):
                 self._on_evaluation(evaluation, duplicate, duplicate=True)
@@ -257,11 +256,30 @@ class Engine:
         to_evaluate = [evaluation for sample in samples
                        if (evaluation := self._on_sample(sample, pending, len(samples),
                                                          request_id))]
-        if to_evaluate:
-            # One call for the prompt's new programs (one actor call with Ray).
-            futures = self._backend.submit_evaluations([p.program for p in to_evaluate])
-            self._pending.update(zip(futures, to_evaluate, strict=True))
+        if to_evaluate:  # one call for the prompt's new programs (one actor call with Ray)
+            self._evaluate(to_evaluate)
         self._scheduler.on_prompt(pending.sampler, latency, evaluations=len(to_evaluate))
+
+    def _evaluate(self, pendings: list[_Pending]) -> None:
+        """Programs at one stage (all the training set, or a cascade's) in one call."""
+        input_set = ids = None
+        if self._cascade is not None:
+            pendings = [p if p.cascade else dataclasses.replace(p, cascade=cascades.Underway(
+                0, p.prompt.island, p.sample_id, p.sampler, p.program_hash)) for p in pendings]
+            input_set, ids = self._cascade.job(pendings[0].cascade.stage)
+        futures = self._backend.submit_evaluations([p.program for p in pendings], input_set, ids)
+        self._pending.update(zip(futures, pendings, strict=True))
+
+    def _advance(self, evaluation: Evaluation,
+                 pending: _Pending) -> tuple[Evaluation | None, _Pending]:
+        """A cascade stage came back: on to the next (None), or the last word."""
+        advance = self._cascade.advance(evaluation, pending.cascade)
+        if advance.event is not None:
+            self._log.write(advance.event)
+        pending = dataclasses.replace(pending, cascade=advance.underway)
+        if advance.final is None:
+            self._evaluate([pending])
+        return advance.final, pending
 
     def _on_sample(self, sample: Sample, pending: _Pending, request_size: int,
                    request_id: int) -> _Pending | None:
@@ -274,7 +292,8 @@ class Engine:
         self.counters.samples += 1
         cost = sample_cost(sample, self._samplers[pending.sampler], request_size)
         self._spent.charge(cost)
-        self._scheduler.on_sample(sample_id, pending.sampler, cost)
+        self._scheduler.on_sample(sample_id, pending.sampler, cost, sample_id - request_id,
+                                  request_size)
         chosen = pending.prompt
         self._log.write(events.Sample(
             sample=sample_id, sampler=pending.sampler, island=chosen.island,
@@ -325,10 +344,16 @@ class Engine:
             self._spent.evaluation_seconds += seconds
             if outcomes.remembered(evaluation.status):  # else: try it again
                 self._cache[pending.program_hash] = evaluation
-        self._log.write(events.Evaluation.of(evaluation, pending.program, pending.program_hash,
-                                             duplicate, pending.sample_id, pending.sampler))
-        if outcomes.failed(evaluation.status):
-            self.counters.failed += 1
+        underway = pending.cascade
+        self._log.write(events.Evaluation.of(
+            evaluation, pending.program, pending.program_hash, duplicate, pending.sample_id,
+            pending.sampler, stage=underway and underway.stage,
+            audit=bool(underway and underway.audit)))
+        if not outcomes.scored(evaluation.status):  # failed, or stopped by the cascade
+            if outcomes.failed(evaluation.status):
+                self.counters.failed += 1
+            else:
+                self.counters.stopped += 1
             self._scheduler.observe(pending.sample_id, improved=False, evaluation_seconds=seconds)
             return
         arguments = (pending.program, evaluation.scores, pending.prompt, pending.sampler,

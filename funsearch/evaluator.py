@@ -2,7 +2,9 @@
 
 The sandbox only runs the spec's run function. When the spec has a score
 function, the sandbox returns outputs (a tour, a packing) and the host scores
-them here, so nothing a program does inside the sandbox can change its score.
+them here. A split evaluation (sandbox/program.py) runs the program in a
+process of its own, so it cannot change what the run function returns either;
+`scoring` says in words what a program can still forge under a setting.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Evaluation:
       reason: why not ok, in words.
       duration: wall seconds in the sandbox.
       input_set: the input set evaluated.
+      metrics: input id -> what the spec's metrics function logs of its output
+        (an OpenEvolve evaluator's metrics); None without one.
     """
 
     status: str
@@ -38,6 +42,7 @@ class Evaluation:
     reason: str = ""
     duration: float = 0.0
     input_set: str = ""
+    metrics: dict[str, dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,17 +71,24 @@ class Evaluator:
     def isolation(self) -> str:
         return self._pool.isolation
 
+    def scoring(self, split_on: str = "[evaluator] split = \"on\"") -> Scoring:
+        pool = self._pool
+        return scoring(self._spec, pool.split, pool.isolation, pool.own_uid, split_on)
+
     def instances(self, input_set: str) -> dict[str, Any]:
         if input_set not in self._instances:
             self._instances[input_set] = self._spec.inputs(input_set)
         return self._instances[input_set]
 
-    def submit(self, program: str, input_set: str | None = None) -> concurrent.futures.Future:
-        """Starts an evaluation; the future's result is an Evaluation."""
+    def submit(self, program: str, input_set: str | None = None,
+               input_ids: list[str] | None = None) -> concurrent.futures.Future:
+        """Starts an evaluation; the future's result is an Evaluation.
+        `input_ids`: only these inputs of the set (a cascade's stage), else all."""
         input_set = input_set or self._input_set
-        ids = list(self.instances(input_set))
+        ids = list(self.instances(input_set)) if input_ids is None else list(input_ids)
         started = time.monotonic()
-        outcome_future = self._pool.submit(program, self._spec.evolve_name, input_set, ids)
+        outcome_future = self._pool.submit(self._spec.sandboxed(program), self._spec.evolve_name,
+                                           input_set, ids)
         result: concurrent.futures.Future = concurrent.futures.Future()
 
         def done(future: concurrent.futures.Future) -> None:
@@ -105,23 +117,87 @@ class Evaluator:
                               reason=f"{len(outputs)} outputs for {len(ids)} inputs")
         instances = self.instances(input_set)
         scores: dict[str, float] = {}
+        metrics: dict[str, dict[str, Any]] = {}
         for input_id, output in zip(ids, outputs, strict=True):
             try:
                 scores[input_id] = self._spec.score(instances[input_id], output)
+                logged = self._spec.metrics(instances[input_id], output)
+                if logged is not None:
+                    metrics[input_id] = logged
             except Exception as error:  # untrusted output: any failure to score it is invalid
                 reason = f"input {input_id}: {type(error).__name__}: {error}"[:300]
                 return Evaluation("invalid_output", reason=reason, duration=duration,
                                   input_set=input_set)
-        return Evaluation("ok", scores, duration=duration, input_set=input_set)
+        return Evaluation("ok", scores, duration=duration, input_set=input_set,
+                          metrics=metrics or None)
 
 
 def make_pool(spec: Specification, workers: int, timeout: float, memory_mb: int,
-              isolation: str) -> SandboxPool:
+              isolation: str, split: str = "auto") -> SandboxPool:
     """The sandbox pool an evaluator config asks for."""
     return SandboxPool(
         spec.path, workers=workers, limits=Limits(timeout=timeout, memory_mb=memory_mb),
-        isolation=isolation,
+        isolation=isolation, split=splits(spec, split),
     )
+
+
+def splits(spec: Specification, setting: str) -> bool:
+    """Whether programs run apart from the run function: "on", "off", or "auto",
+    which splits where the run function returns the score itself. With a host
+    score the outputs are checked outside, and a split costs a round trip per
+    call (experiments/benchmarks/split_process_cost.py), so auto keeps it off."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"split must be auto, on or off, not {setting!r}")
+    if spec.wants_text:  # the run function runs the program's text, not a function
+        if setting == "on":
+            raise ValueError(f"{spec.path}: split is on, but this problem's run function runs "
+                             "the program's text (an OpenEvolve evaluator), not a function it "
+                             "calls: it cannot be split; set split to auto or off")
+        return False
+    return setting == "on" or (setting == "auto" and spec.score_name is None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+    """Who computes a program's score, and what a program can still forge.
+
+    Attributes:
+      split: whether programs run in a process apart from the run function.
+      by: who scores, in words.
+      forgeable: what a program can forge, in words ("" where nothing but its
+        own answers decides its score).
+    """
+
+    split: bool
+    by: str
+    forgeable: str
+
+
+def scoring(spec: Specification, split: bool, isolation: str, own_uid: bool,
+            split_on: str = "[evaluator] split = \"on\"") -> Scoring:
+    """What a program can do to its score under these settings. `own_uid`:
+    evaluations run under a uid of their own (the host runs as root);
+    `split_on`: how the reader turns splitting on."""
+    run, score = f"'{spec.run_name}'", f"'{spec.score_name}'"
+    by = f"{score} on the host" if spec.score_name else f"the run function {run}"
+    by += ", the program in a process of its own" if split else ", the program in the same process"
+    if spec.wants_text:
+        by = f"the evaluator {run} calls, with the program in its process"
+    if isolation == "process" and not own_uid:
+        forgeable = ("everything: under process isolation without root a program runs as "
+                     "the host's user and can write the run's files (use bwrap)")
+    elif spec.wants_text:
+        forgeable = ("the score itself: the evaluator runs the program in its own process "
+                     "(an evaluator that runs a program's file cannot be split)")
+    elif split:
+        forgeable = ""
+    elif spec.score_name:
+        forgeable = (f"the outputs (any that {score} accepts, not only what {run} would make "
+                     f"of the program's answers); {split_on} closes this")
+    else:
+        forgeable = (f"the score itself: {run} returns it in the program's own process; "
+                     f"{split_on} closes this")
+    return Scoring(split, by, forgeable)
 
 
 @dataclasses.dataclass(frozen=True)

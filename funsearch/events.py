@@ -101,11 +101,21 @@ class RunStart(Event):
     name: str
     seed: int
     spec: str  # the spec file's path, as the run resolved it
+    inputs: str | None = None  # the training input set (None in older logs)
+    problem: str | None = None  # spec.problem_hash: runs of one problem compare
     isolation: str
     isolation_detail: str
     runtime: str
     samplers: list[str]
     version: int = VERSION  # of the event log; None in logs older than the field
+    format: str = "native"  # of the problem (funsearch/formats/): native, deepmind, openevolve
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the format means here
+    # Programs in a process apart from the run function (sandbox/program.py); who
+    # scores, and what a program can still forge ("": nothing but its answers).
+    # None and "" in logs older than the fields.
+    split: bool | None = None
+    scoring: str = ""
+    forgeable: str = ""
 
 
 @_kind("resume")
@@ -173,7 +183,8 @@ class Sample(Event):
     epoch: int
     parents: list[int]  # program ids shown in its prompt
     latency: float  # seconds of its request (shared by the request's samples)
-    request_id: int  # its request: the id of the request's first sample
+    request_id: int  # its request: the id of the request's first sample (its place in
+    # the request, which the scheduler weighs samples per prompt by: sample - request_id)
     asked: int  # samples asked of its request (more than `request`: some were lost)
     request: int  # samples in its request (None in older logs)
     prompt_tokens: int
@@ -196,26 +207,69 @@ class Rejection(Event):
 @_kind("evaluation")
 class Evaluation(Event):
     """A program's evaluation (sample None: the initial program's). `duplicate`:
-    the result of an earlier evaluation of the same normal form, nothing ran."""
+    the result of an earlier evaluation of the same normal form, nothing ran.
+
+    Under a cascade (funsearch/cascades.py) this is the program's last word,
+    after its `stage` events: status "stopped" when a stage's rule stopped it,
+    with `scores` the training inputs it was run on (partial, never
+    registered) and `score` the mean on the stage it stopped at; `duration`
+    is the time of all its stages. `stage`: the stages it went through (its
+    filter stages passed, or the one it stopped at; None without a cascade);
+    `audit`: it failed a rule and was evaluated in full anyway, to measure
+    what stopping costs."""
 
     sample: int | None
     sampler: str
     hash: str
     duplicate: bool
-    status: str  # evaluator.Evaluation.status: "ok", "timeout", ..., "lost"
+    status: str  # evaluator.Evaluation.status: "ok", "timeout", ..., "lost", or "stopped"
     score: float | None
     scores: dict[str, float] | None
     reason: str
     duration: float
     program: str
+    metrics: dict[str, dict[str, Any]] | None = None  # per input: the spec's metrics function
+    stage: int | None = None
+    audit: bool = False
 
     @classmethod
     def of(cls, evaluation: evaluator.Evaluation, program: str, program_hash: str,
-           duplicate: bool, sample: int | None, sampler: str) -> Evaluation:
+           duplicate: bool, sample: int | None, sampler: str, stage: int | None = None,
+           audit: bool = False) -> Evaluation:
         return cls(sample=sample, sampler=sampler, hash=program_hash, duplicate=duplicate,
                    status=evaluation.status, score=evaluation.score, scores=evaluation.scores,
                    reason=evaluation.reason, duration=round(evaluation.duration, 6),
-                   program=program)
+                   program=program, metrics=evaluation.metrics,
+                   stage=stage, audit=audit)
+
+
+@_kind("stage")
+class Stage(Event):
+    """One filter stage of a program's cascade evaluation (funsearch/cascades.py)
+    and the rule's verdict on it. `score`/`scores`: the stage's own inputs;
+    `reference`: what the rule compared with (the island's best on the stage,
+    or the score at the island's top fraction; None: nothing to compare with
+    yet, the program goes on); `needs`: the smallest threshold that would
+    have let it pass; `threshold`: the margin or fraction in force;
+    `passed`: the rule let it go on; `audit`: it did not pass, and goes on
+    anyway (a random share of stopped programs, evaluated in full to measure
+    how often a stop loses an improvement)."""
+
+    sample: int
+    sampler: str
+    hash: str
+    island: int
+    stage: int
+    input_set: str
+    status: str
+    score: float | None
+    scores: dict[str, float] | None
+    duration: float
+    reference: float | None
+    needs: float | None  # the threshold it would have needed to pass (None: no reference)
+    threshold: float
+    passed: bool
+    audit: bool
 
 
 @_kind("registration")

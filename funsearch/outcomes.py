@@ -19,7 +19,11 @@ from typing import Any
 from funsearch import events
 
 # A sample's outcome in the reports, once it has one (a live run has some in flight).
-OUTCOMES = ("valid", "duplicate", "invalid", "rejected")
+OUTCOMES = ("valid", "duplicate", "invalid", "rejected", "stopped")
+
+# The status of a program a cascade stage stopped (funsearch/cascades.py): it ran
+# well on the inputs it was given, and was not scored on the rest.
+STOPPED = "stopped"
 
 
 def improved(score: float | None, parent_scores: Iterable[float]) -> bool:
@@ -33,8 +37,14 @@ def improved(score: float | None, parent_scores: Iterable[float]) -> bool:
 
 def failed(status: str) -> bool:
     """An evaluation counted as a failure of its program: anything but "ok"
-    (a duplicate of a failed program fails again)."""
-    return status != "ok"
+    or "stopped" (a duplicate of a failed program fails again)."""
+    return status not in ("ok", STOPPED)
+
+
+def scored(status: str) -> bool:
+    """An evaluation that scored its program on every training input: the only
+    kind the database may register (a stopped program has partial scores)."""
+    return status == "ok"
 
 
 def remembered(status: str) -> bool:
@@ -44,9 +54,12 @@ def remembered(status: str) -> bool:
 
 
 def category(evaluation: events.Evaluation) -> str:
-    """The reports' outcome of an evaluated sample: invalid, duplicate or valid."""
+    """The reports' outcome of an evaluated sample: invalid, stopped, duplicate
+    or valid."""
     if failed(evaluation.status):
         return "invalid"
+    if evaluation.status == STOPPED:
+        return "stopped"
     return "duplicate" if evaluation.duplicate else "valid"
 
 
@@ -92,7 +105,7 @@ class Judge:
             return self._close(event.sample, improved=False, seconds=0.0)
         elif isinstance(event, events.Evaluation) and event.sample is not None:
             seconds = 0.0 if event.duplicate else event.duration or 0.0
-            if failed(event.status):
+            if not scored(event.status):
                 return self._close(event.sample, improved=False, seconds=seconds)
             self._evaluated[event.sample] = (event.score, seconds)
         elif isinstance(event, events.Registration):

@@ -7,6 +7,7 @@ them, without needing the search loop itself.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from funsearch.evaluator import Evaluation
 from funsearch.scheduling.scheduler import Outcome, Spent
@@ -20,6 +21,7 @@ class Counters:
     rejected: int = 0
     evaluated: int = 0
     failed: int = 0
+    stopped: int = 0  # by a cascade stage (funsearch/cascades.py): valid, never registered
     duplicates: int = 0
     registered: int = 0
     discarded: int = 0
@@ -41,6 +43,7 @@ class Progress:
       best_score: the best score registered so far.
       cache: normal hash -> evaluation, so known programs are not evaluated again.
       outcomes: every finished sample's outcome, for the scheduler to learn again.
+      cascade: the cascade's state as the log leaves it (None: no cascade).
     """
 
     counters: Counters
@@ -49,6 +52,7 @@ class Progress:
     best_score: float | None
     cache: dict[str, Evaluation]
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    cascade: Any = None  # a cascade.Cascade
 
 
 @dataclasses.dataclass

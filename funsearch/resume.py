@@ -5,9 +5,11 @@ included) leaves `events.jsonl` complete up to its last whole line; replaying
 its registration and reset events in order rebuilds the programs database
 (every program registered before the kill, on its island, with its id), and
 the other events give back the counters, the budget spent (samples, GPU time,
-wall time) and the evaluation cache. experiment.resume then goes on with the
-same config and the budget left, appending to the same log after a "resume"
-event.
+wall time) and the evaluation cache. A cascade (funsearch/cascades.py) is
+rebuilt by folding every event into it as the run did when it wrote them, so
+its references, measurements and thresholds are those the run had.
+experiment.resume then goes on with the same config and the budget left,
+appending to the same log after a "resume" event.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from funsearch import cascades, events, outcomes, runlog
 from funsearch import config as config_module
-from funsearch import events, outcomes, runlog
 from funsearch.database import ProgramsDatabase
 from funsearch.evaluator import Evaluation
 from funsearch.programs import Reset
@@ -35,6 +37,7 @@ class Replayed:
       progress: the engine's counters, spent budget and cache.
       spec: the spec file's path, as the run used it.
       sessions: how many times the run was started or resumed before.
+      end_reason: why its last session stopped (None: it did not stop cleanly).
       unfinished: samples logged without an outcome: they were in flight
         when the driver stopped, and their evaluations are lost.
     """
@@ -44,6 +47,7 @@ class Replayed:
     spec: str
     sessions: int
     unfinished: int
+    end_reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields of the "resume" event."""
@@ -64,13 +68,9 @@ def load_config(run_dir: str | Path, **overrides: Any) -> config_module.Experime
     if start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     data["problem"]["spec"] = start.spec
-    for dotted, value in overrides.items():
-        keys = dotted.split(".")
-        target = data
-        for key in keys[:-1]:
-            target = target.setdefault(key, {})
-        target[keys[-1]] = value
-    return config_module.from_dict(data, source=str(Path(run_dir) / runlog.CONFIG))
+    overridden = config_module.apply_overrides(data, overrides)
+    return config_module.from_dict(data, source=str(Path(run_dir) / runlog.CONFIG),
+                                   overridden=overridden)
 
 
 def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Replayed:
@@ -82,11 +82,15 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
     next_sample = 0
     open_samples: set[int] = set()
     spec, sessions = "", 0
+    end_reason: str | None = None
     session_start = last_t = None
     judge = outcomes.Judge()
     learnt: list[Outcome] = []
     request_sizes = {sampler.name: sampler.samples_per_prompt for sampler in config.samplers}
+    folded = cascades.Cascade.of(config)
     for event in events.read(run_dir):
+        if folded is not None:
+            folded.apply(event)
         judged = judge.add(event)
         if judged is not None:
             learnt.append(_outcome(judged, request_sizes))
@@ -94,7 +98,7 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
             if session_start is not None:
                 spent.wall += last_t - session_start
             session_start, sessions = event.t, sessions + 1
-            spec = event.spec or spec
+            spec, end_reason = event.spec or spec, None
         last_t = event.t
         if isinstance(event, events.Sample):
             counters.samples += 1
@@ -118,14 +122,16 @@ def replay(run_dir: str | Path, config: config_module.ExperimentConfig) -> Repla
             database.apply_reset(Reset(event.island, event.epoch, event.founder.to_program(),
                                        event.source_island))
             counters.resets += 1
+        elif isinstance(event, events.RunEnd):
+            end_reason = event.reason or "stopped"
         elif isinstance(event, events.Best):
             best_score = event.score if best_score is None else max(best_score, event.score)
     if session_start is None:
         raise ValueError(f"{run_dir}: the run log has no run_start event: nothing to resume")
     spent.wall += last_t - session_start
     learnt += [_outcome(judged, request_sizes) for judged in judge.finish()]
-    progress = Progress(counters, spent, next_sample, best_score, cache, learnt)
-    return Replayed(database, progress, spec, sessions, len(open_samples))
+    progress = Progress(counters, spent, next_sample, best_score, cache, learnt, folded)
+    return Replayed(database, progress, spec, sessions, len(open_samples), end_reason)
 
 
 def _cost(sample: events.Sample, request_sizes: dict[str, int]) -> Cost:
@@ -141,7 +147,10 @@ def _outcome(judged: outcomes.Judged, request_sizes: dict[str, int]) -> Outcome:
     """A judged sample as the scheduler learns it."""
     sample = judged.sample
     return Outcome(sample.sampler, _cost(sample, request_sizes), judged.improved,
-                   judged.evaluation_seconds)
+                   judged.evaluation_seconds,
+                   sample.sample - (sample.request_id if sample.request_id is not None
+                                    else sample.sample),
+                   sample.request or request_sizes.get(sample.sampler, 1))
 
 
 def _count_evaluation(event: events.Evaluation, counters: Counters,
@@ -155,6 +164,8 @@ def _count_evaluation(event: events.Evaluation, counters: Counters,
             counters.evaluated += 1
         if outcomes.failed(event.status):
             counters.failed += 1
+        elif not outcomes.scored(event.status):
+            counters.stopped += 1
     if not event.duplicate and outcomes.remembered(event.status):
         cache[event.hash] = Evaluation(event.status, event.scores, event.reason or "",
                                        event.duration or 0.0, input_set)

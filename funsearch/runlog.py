@@ -71,6 +71,10 @@ class RunLog:
     def write_best(self, text: str) -> None:
         _write_atomic(self.dir / BEST, text)
 
+    def write_file(self, name: str, text: str) -> None:
+        """Another file of the run (the best program in a peer problem's format)."""
+        _write_atomic(self.dir / name, text)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.dir / SUMMARY, json.dumps(summary, indent=2, default=_plain) + "\n")
 

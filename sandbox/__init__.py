@@ -10,12 +10,17 @@ Host side: `pool.SandboxPool(spec_path, workers, limits, isolation)` with
                  the typed Outcome of an answer.
 - worker.py      the warm worker (run as a script, standard library only): imports
                  the spec once with a stub `funsearch`, builds input sets on use.
-- child.py       one evaluation: a child forked ahead of its request, jailed, run,
-                 judged (ok / error / memory / crashed / forbidden / timeout /
-                 output_limit ...).
+- child.py       one evaluation as the worker sees it: a child forked ahead of its
+                 request, started, read, judged (ok / error / memory / crashed /
+                 forbidden / timeout / output_limit ...).
+- inside.py      ... what runs in the child: jail, the run function, the result frame.
+- program.py     a split evaluation: the program in a process of its own, called
+                 by the run function through a pipe.
+- wire.py        ... the plain data its answers are made of, read defensively.
 - streams.py     the worker's reading of a child's result and output under their caps.
 - isolation.py   the layers: bubblewrap around workers; rlimits, uid drop and a
                  seccomp filter inside every evaluation.
+- forking.py, errors.py   fork, pipes and reaping; an exception in words.
 
 Known limits, by level:
 - "bwrap" (the default where bubblewrap works): no network, read-only root, a
@@ -26,8 +31,8 @@ Known limits, by level:
   only modules the worker preloaded when the interpreter lives in a private home.
   Not as root, evaluations run under the host's uid (seccomp still refuses new
   processes, exec, sockets and signals to other processes).
-- In every level, a program runs in the same process as the spec's run
-  function: it can change what that function returns. Specs that score on the
-  host (`@funsearch.score`) are immune; a run function that returns the score
-  itself trusts the program.
+- Unsplit, a program runs in the same process as the spec's run function: it
+  can change what that function returns (outputs a host score still checks, or
+  the score itself where the run function returns it). Split, it runs in a
+  process of its own and reaches the run function only through what it returns.
 """

@@ -7,8 +7,9 @@ Two layers, both described here so the whole boundary can be read in one place:
   own pid namespace, killed with its parent -- or as a plain process otherwise;
 - every *evaluation* is a child forked from the worker that jails itself before
   the untrusted program runs: own process group, clean environment, rlimits,
-  (as root) an unprivileged uid/gid, and a seccomp filter that refuses new
-  processes, exec and sockets while threads keep working.
+  (as root) an unprivileged uid/gid, not dumpable, and a seccomp filter that
+  refuses new processes, exec, sockets and signals to other processes while
+  threads keep working.
 
 The worker imports this file as a sibling module (`import isolation`), so it
 must use only the standard library; pyseccomp is optional and only used to
@@ -24,6 +25,7 @@ import functools
 import os
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -61,6 +63,11 @@ _KILLED_SYSCALLS = (
     "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
     "io_uring_setup", "io_uring_enter", "io_uring_register",
 )  # fmt: skip
+# Signals to a thread group other than its own end the evaluation too; to its
+# own threads they pass (abort(), signal.pthread_kill). The group is each
+# child's own pid, written into the compiled filter where this stands.
+_SIGNAL_SYSCALLS = ("tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+_OWN_PID = 0x3FFFFFF1  # above any pid (pid_max is at most 2**22)
 
 
 class IsolationError(RuntimeError):
@@ -244,6 +251,8 @@ def seccomp_program() -> tuple[bytes | None, str]:
             rules.add_rule(seccomp.KILL_PROCESS, name)
         except (OSError, ValueError):  # not a system call on this architecture
             pass
+    for name in _SIGNAL_SYSCALLS:
+        rules.add_rule(seccomp.KILL_PROCESS, name, seccomp.Arg(0, seccomp.NE, _OWN_PID))
     memory = os.memfd_create("seccomp-bpf")
     try:
         with open(memory, "wb", closefd=False) as handle:
@@ -280,6 +289,10 @@ class Jail:
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._buffer = ctypes.create_string_buffer(self.bpf or b"", len(self.bpf or b""))
         self._program = _SockFprog(len(self.bpf or b"") // 8, ctypes.addressof(self._buffer))
+        # Where the filter compares with the child's own pid: each instruction
+        # is 8 bytes, its constant the last 4.
+        self._own_pid_at = [at + 4 for at in range(0, len(self.bpf or b""), 8)
+                            if struct.unpack_from("=I", self.bpf, at + 4)[0] == _OWN_PID]
 
     def worker_setup(self) -> None:
         """Once in the worker: no core dumps and no ptrace/proc-mem access to it
@@ -308,7 +321,13 @@ class Jail:
         self._prctl(_PR_SET_PDEATHSIG, 9)
         if os.getppid() != parent:
             os._exit(1)
+        # Not dumpable (a uid change resets it from a sysctl): another process of
+        # the same uid -- a split evaluation's program -- cannot open this one's
+        # /proc/<pid>/mem, fd/ or environ.
+        self._prctl(_PR_SET_DUMPABLE, 0)
         self._prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        for at in self._own_pid_at:
+            struct.pack_into("=I", self._buffer, at, os.getpid())
         if self.bpf:
             self._prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._program))
 

@@ -92,6 +92,8 @@ class SandboxPool:
       isolation_reason: why, in words (bubblewrap missing, probe failure, ...).
       isolation_detail: the layers in force, e.g. "bwrap; seccomp on;
         evaluations as uid 200123" (filled in once the workers have started).
+      split: programs run in a process apart from the run function (program.py).
+      own_uid: evaluations run under uids of their own (the host is root).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class SandboxPool:
         workers: int = 2,
         limits: Limits = Limits(),
         isolation: str = "auto",
+        split: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -107,6 +110,7 @@ class SandboxPool:
         if not self.spec_path.is_file():
             raise SandboxError(f"{self.spec_path}: spec file not found")
         self.limits = limits
+        self.split = split
         # Under bwrap these stay visible even where they lie in /tmp or /root:
         # the spec's folder (helpers and data beside it), this folder.
         visible = (_isolation.spec_folder(self.spec_path), str(WORKER_SCRIPT.parent))
@@ -122,6 +126,7 @@ class SandboxPool:
         # As root, every worker slot of every pool in this process has a uid of its own.
         block = (os.getpid() % 4096) * 256 + next(_POOLS) % 256
         self._uid_base = _isolation.UID_BASE + block * 1024 if os.geteuid() == 0 else None
+        self.own_uid = self._uid_base is not None
         # The largest answer a worker can rightly send: the result, or the
         # captured output JSON-escaped (up to 6 bytes a byte), plus room.
         self._answer_bytes = max(limits.result_bytes, 12 * limits.output_bytes) + (1 << 20)
@@ -370,6 +375,7 @@ class SandboxPool:
         config = {
             "limits": self.limits.for_worker(),
             "uid": uid,
+            "split": self.split,
             # Under bwrap each worker has its own /tmp; otherwise one folder per slot.
             "folder": "/tmp/evaluation" if self.isolation == "bwrap" else f"{self._tmp}/{slot}",
         }

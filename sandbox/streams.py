@@ -29,6 +29,14 @@ def whole(result: bytearray | bytes) -> bool:
     )
 
 
+def overfull(result: bytearray | bytes) -> bool:
+    """A result followed by more bytes: someone else wrote to the pipe too."""
+    return (
+        len(result) > LENGTH
+        and int.from_bytes(result[1 : 1 + LENGTH], "big") < len(result) - 1 - LENGTH
+    )
+
+
 class Streams:
     """The child's three pipes (result, stdout, stderr) and what came of them."""
 
@@ -37,6 +45,7 @@ class Streams:
         self.caps = [limits["result_bytes"] + 1 + LENGTH, output_cap, output_cap]
         self.data = [bytearray(), bytearray(), bytearray()]
         self.truncated = [False, False, False]
+        self.readers = readers
         self.open = {fd: index for index, fd in enumerate(readers)}  # not yet at their end
 
     def take(self, fd: int) -> bool:
@@ -60,6 +69,10 @@ class Streams:
     @property
     def result(self) -> bytes:
         return bytes(self.data[0])
+
+    def result_ended(self) -> bool:
+        """The result pipe is closed: nothing more can come after what is in."""
+        return self.readers[0] not in self.open
 
     def result_whole(self) -> bool:
         return whole(self.data[0])

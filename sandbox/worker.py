@@ -30,6 +30,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import child  # noqa: E402  (sibling files: the worker is run as a script)
+import errors  # noqa: E402
+import forking  # noqa: E402
 import isolation  # noqa: E402
 
 sys.path.pop(0)
@@ -67,6 +69,8 @@ def _import_spec(path: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("funsearch_spec", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # DeepMind's spec files use `@funsearch.run` without importing funsearch.
+    module.funsearch = sys.modules["funsearch"]  # type: ignore[attr-defined]
     sys.modules["funsearch_spec"] = module
     spec.loader.exec_module(module)
     return module
@@ -104,6 +108,8 @@ class Worker:
     def __init__(self, spec_path: str, config: dict[str, Any]) -> None:
         self.limits = config["limits"]
         self.uid: int | None = config.get("uid")
+        # Split: the program runs in a process of its own, apart from the run function.
+        self.split = bool(config.get("split"))
         # One folder for this worker's evaluations, its cwd, HOME and TMPDIR:
         # set here once, so a child inherits them and pays nothing.
         self.folder: str = config["folder"]
@@ -138,7 +144,7 @@ class Worker:
             if missing:
                 raise LookupError(f"input set '{name}' has no input {', '.join(missing[:5])}")
         except Exception as error:
-            return child._header("error", child._describe(error)), b""
+            return child._header("error", errors.describe(error)), b""
         if name not in self.spare_inputs or self.spare is None or not self.spare.alive():
             self.discard_spare()  # forked before the input set existed, or gone
             self.fork_spare()
@@ -237,7 +243,7 @@ class _Channel:
         return json.loads(line) if line else None
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        child._write_all(self.outgoing, json.dumps(header).encode() + b"\n" + payload)
+        forking.write_all(self.outgoing, json.dumps(header).encode() + b"\n" + payload)
 
 
 def main() -> None:
@@ -246,7 +252,7 @@ def main() -> None:
     try:
         worker = Worker(spec_path, config)
     except BaseException as error:
-        channel.send({"ready": False, "error": child._describe(error)})
+        channel.send({"ready": False, "error": errors.describe(error)})
         raise SystemExit(1) from None
     channel.send({"ready": True, "pid": os.getpid(), "uid": worker.uid, "seccomp": worker.seccomp})
     while True:

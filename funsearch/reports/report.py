@@ -59,6 +59,8 @@ def status_line(run: RunData) -> str:
         return f"ended: {run.end.reason or '?'}"
     if run.failed_start is not None:
         return f"failed to start: {run.failed_start}"
+    if run.start is None:
+        return "not started: no run_start in the log yet (starting, or stopped while starting)"
     return "no run_end yet: running, or stopped without finishing (crashed or killed)"
 
 
@@ -119,12 +121,21 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
                              f"{fmt_seconds(run.evaluation_seconds)} in the sandbox" + (
                                  f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"
                                  if run.evaluation_cpu_seconds else ""))
+    head.add_row("evaluation", f"{fmt(run.evaluation_per_sample, 3)} sandbox seconds per "
+                               f"proposal, {fmt(run.evaluation_per_improvement, 3)} per "
+                               f"improvement ({run.improvements} improvements)")
+    if run.stages:
+        head.add_row("cascade", _cascade_lines(run))
     head.add_row("events", ", ".join(f"{kind} {n}" for kind, n in run.kinds.most_common()))
     if run.stalls:  # a sampler that only repeated or failed for a while (funsearch/stall.py)
         head.add_row("stalls", "\n".join(f"after {samples} samples: {message}"
                                           for samples, message in run.stalls))
     head.add_row("best score", f"{fmt(run.best_score)} (train)" + "".join(
         f", {fmt(score)} ({name})" for name, score in run.holdout.items()))
+    for label, sets in _references(run):
+        head.add_row(label, ", ".join(f"{fmt(score)} ({name})" for name, score in sets.items()))
+    if run.kinds["resume"]:
+        head.add_row("sessions", f"started once, resumed {run.kinds['resume']} times")
     if run.samples and run.best:
         points = [run.best_at("samples", run.samples * i / 40) for i in range(41)]
         head.add_row("over samples", sparkline([p for p in points if p is not None]))
@@ -133,6 +144,41 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
     console.print(_outcome_table(run))
     console.print(_sampler_table(run))
     console.print(_island_table(run, top))
+
+
+def _references(run: RunData) -> list[tuple[str, dict[str, float | None]]]:
+    """The initial program's and the baselines' scores (train, held out) from
+    summary.json, or the initial program's training score from the log."""
+    summary = run.summary or {}
+    initial = {name: number((figures or {}).get("score"))
+               for name, figures in (summary.get("initial") or {}).items()}
+    if not initial and run.best:
+        initial = {"train": run.best[0].score}
+    found = [("initial program", initial)] if initial else []
+    for name, sets in (summary.get("baselines") or {}).items():
+        found.append((f"baseline {name}", {s: number((figures or {}).get("score"))
+                                           for s, figures in (sets or {}).items()}))
+    return found
+
+
+def _cascade_lines(run: RunData) -> str:
+    """Per stage what its rule did and, at the end, its threshold and the
+    improvements its stops are estimated to have lost (scheduling/cascade.py)."""
+    summary = (run.cascade or {}).get("stages") or []
+    lines = []
+    for stage, verdicts in sorted(run.stages.items()):
+        judged = sum(verdicts[key] for key in ("passed", "stopped", "audited", "failed"))
+        line = (f"stage {stage}: {verdicts['passed']} passed, {verdicts['stopped']} stopped, "
+                f"{verdicts['audited']} audited of {judged}; "
+                f"{fmt(verdicts['seconds'] / judged if judged else None, 3)} s each")
+        if stage < len(summary):
+            figures = summary[stage]
+            line += (f"; threshold {fmt(figures.get('threshold'), 3)} "
+                     f"({figures.get('changes', 0)} changes), audited improved "
+                     f"{figures.get('audited_improved', 0)}, est. lost improvements "
+                     f"{fmt(figures.get('lost'), 3)}")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _best_table(run: RunData, rows: int) -> Table:

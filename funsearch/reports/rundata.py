@@ -23,7 +23,10 @@ from funsearch import events, outcomes, runlog
 from funsearch.outcomes import OUTCOMES, reason_key
 
 # Budget units of equal-budget comparisons, and how each is written.
-UNITS = {"samples": "samples", "wall": "seconds", "gpu_hours": "GPU-hours", "usd": "USD"}
+# compute: the scheduler's "compute" cost (scheduling/budget.in_unit): each sample's
+# GPU-seconds (or its share of its request's seconds) plus its evaluation's seconds.
+UNITS = {"samples": "samples", "wall": "seconds", "compute": "compute-seconds",
+         "gpu_hours": "GPU-hours", "usd": "USD"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,7 @@ class BestPoint:
 
     samples: int
     wall: float
+    compute: float
     gpu_hours: float
     usd: float
     score: float
@@ -85,6 +89,7 @@ class RunData:
     failed_start: str | None = None  # why the run could not start (then no end)
     wall: float = 0.0
     samples: int = 0
+    compute: float = 0.0  # the scheduler's compute seconds (see UNITS)
     gpu_seconds: float = 0.0
     usd: float = 0.0
     evaluation_seconds: float = 0.0  # wall time in the sandbox
@@ -98,6 +103,8 @@ class RunData:
     holdout: dict[str, float | None] = dataclasses.field(default_factory=dict)
     kinds: Counter = dataclasses.field(default_factory=Counter)
     stalls: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (samples, message)
+    stages: dict[int, Counter] = dataclasses.field(default_factory=dict)  # stage -> verdicts
+    cascade: dict[str, Any] | None = None  # the cascade_summary scheduler event's fields
 
     @property
     def name(self) -> str:
@@ -124,12 +131,21 @@ class RunData:
         return _valid_rate(by_outcome)
 
     @property
+    def evaluation_per_sample(self) -> float | None:
+        """Sandbox seconds per proposal."""
+        return self.evaluation_seconds / self.samples if self.samples else None
+
+    @property
+    def evaluation_per_improvement(self) -> float | None:
+        return self.evaluation_seconds / self.improvements if self.improvements else None
+
+    @property
     def improvements_per_1k(self) -> float | None:
         return 1000 * self.improvements / self.samples if self.samples else None
 
     def extent(self, unit: str) -> float:
         """How much of the budget in `unit` the run has spent so far."""
-        return {"samples": float(self.samples), "wall": self.wall,
+        return {"samples": float(self.samples), "wall": self.wall, "compute": self.compute,
                 "gpu_hours": self.gpu_seconds / 3600, "usd": self.usd}[unit]
 
     def best_at(self, unit: str, budget: float) -> float | None:
@@ -156,7 +172,8 @@ def _valid_rate(outcomes: Counter) -> float | None:
     """Samples that became a scored program (duplicates included), out of the
     samples with an outcome so far (a live run has some in flight)."""
     decided = sum(outcomes[outcome] for outcome in OUTCOMES)
-    return (outcomes["valid"] + outcomes["duplicate"]) / decided if decided else None
+    scored = outcomes["valid"] + outcomes["duplicate"] + outcomes["stopped"]
+    return scored / decided if decided else None
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -263,7 +280,11 @@ class _Folder:
             self.run.start = event
 
     def _start_failed(self, event: events.StartFailed) -> None:
-        self.run.failed_start = str(event.reason or "?")
+        reason, run = str(event.reason or "?"), self.run
+        if run.samples == 0 and run.end is None and not run.kinds["resume"]:
+            run.failed_start = reason
+        else:  # a resume that could not start: the run is what it was before
+            warnings.warn(f"{run.dir}: a resume failed to start: {reason}", stacklevel=2)
 
     def _run_end(self, event: events.RunEnd) -> None:
         self.run.end = event
@@ -275,6 +296,8 @@ class _Folder:
         run, stats = self.run, self._sampler(event.sampler)
         gpu, usd = number(event.gpu_seconds) or 0.0, number(event.usd) or 0.0
         run.samples += 1
+        request = max(1, int(number(event.request) or 1))
+        run.compute += gpu if gpu > 0 else (number(event.latency) or 0.0) / request
         run.gpu_seconds += gpu
         run.usd += usd
         stats.samples += 1
@@ -295,14 +318,28 @@ class _Folder:
     def _evaluation(self, event: events.Evaluation) -> None:
         if not event.duplicate:
             self.run.evaluation_seconds += number(event.duration) or 0.0
+            if event.sample is not None:  # as the scheduler charged it
+                self.run.compute += number(event.duration) or 0.0
             self.run.evaluation_cpu_seconds += number(event.extra.get("cpu_seconds")) or 0.0
         if event.sample is None:  # the initial program, not a sample
             return
         outcome = outcomes.category(event)
         reason = {"invalid": f"{event.status}: {reason_key(event.reason)}",
                   "duplicate": "same normal form as an earlier program",
+                  "stopped": f"by the rule of cascade stage {event.stage}",
                   "valid": "scored"}[outcome]
         self._count(event.sampler, outcome, reason)
+
+    def _stage(self, event: events.Stage) -> None:
+        verdicts = self.run.stages.setdefault(int(event.stage or 0), Counter())
+        verdict = ("passed" if event.passed else "audited" if event.audit
+                   else "stopped" if event.status == "ok" else "failed")
+        verdicts[verdict] += 1
+        verdicts["seconds"] += number(event.duration) or 0.0
+
+    def _scheduler(self, event: events.Scheduler) -> None:
+        if event.action == "cascade_summary":
+            self.run.cascade = dict(event.extra)
 
     def _sampler_error(self, event: events.SamplerError) -> None:
         self._sampler(event.sampler).errors += 1
@@ -344,5 +381,6 @@ class _Folder:
         run.islands.setdefault(program.island, []).append(program.id)
         if run.best and program.score <= run.best[-1].score:
             return
-        run.best.append(BestPoint(run.samples, run.wall, run.gpu_seconds / 3600, run.usd,
-                                  program.score, program.id, program.sampler, program.island))
+        run.best.append(BestPoint(run.samples, run.wall, run.compute, run.gpu_seconds / 3600,
+                                  run.usd, program.score, program.id, program.sampler,
+                                  program.island))

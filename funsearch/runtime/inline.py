@@ -31,7 +31,7 @@ class InlineBackend:
         self._threads = cf.ThreadPoolExecutor(max_workers=count, thread_name_prefix="sampler")
         settings = config.evaluator
         pool = make_pool(spec, settings.workers, settings.timeout, settings.memory_mb,
-                         settings.isolation)
+                         settings.isolation, settings.split)
         self._evaluator = Evaluator(spec, pool, config.problem.inputs)
         self._pool = pool
         self.isolation = pool.isolation
@@ -48,9 +48,9 @@ class InlineBackend:
     def submit_evaluation(self, program: str, input_set: str | None = None) -> cf.Future:
         return self._evaluator.submit(program, input_set)
 
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]:
-        return [self._evaluator.submit(program, input_set) for program in programs]
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]:
+        return [self._evaluator.submit(program, input_set, input_ids) for program in programs]
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -151,9 +151,9 @@ class _EvaluatorActor:
     coroutine plumbing.)"""
 
     def __init__(self, spec_path: str, input_set: str, workers: int, timeout: float,
-                 memory_mb: int, isolation: str):
+                 memory_mb: int, isolation: str, split: str = "auto"):
         spec = spec_module.load(spec_path)
-        self._pool = make_pool(spec, workers, timeout, memory_mb, isolation)
+        self._pool = make_pool(spec, workers, timeout, memory_mb, isolation, split)
         self._evaluator = Evaluator(spec, self._pool, input_set)
 
     def ready(self) -> str:
@@ -162,9 +162,10 @@ class _EvaluatorActor:
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def evaluate(self, programs: list[str], input_set: str | None) -> list[Evaluation]:
+    def evaluate(self, programs: list[str], input_set: str | None,
+                 input_ids: list[str] | None = None) -> list[Evaluation]:
         """Several programs in one call (actor calls are dear: see _ROUNDS_PER_CALL)."""
-        futures = [self._evaluator.submit(program, input_set) for program in programs]
+        futures = [self._evaluator.submit(program, input_set, input_ids) for program in programs]
         return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -223,7 +224,7 @@ class RayBackend:
                 num_cpus=settings.workers, max_restarts=-1, max_task_retries=0,
                 max_concurrency=_ROUNDS_HELD // _ROUNDS_PER_CALL + 1, scheduling_strategy="SPREAD",
             ).remote(str(spec.path), config.problem.inputs, settings.workers, settings.timeout,
-                     settings.memory_mb, settings.isolation)
+                     settings.memory_mb, settings.isolation, settings.split)
             for _ in range(settings.actors)
         ]
         self._actors.extend(evaluators)
@@ -264,16 +265,18 @@ class RayBackend:
         """An Evaluation always: one whose actors failed has status "lost"."""
         return self.submit_evaluations([program], input_set)[0]
 
-    def submit_evaluations(self, programs: list[str],
-                           input_set: str | None = None) -> list[cf.Future]:
+    def submit_evaluations(self, programs: list[str], input_set: str | None = None,
+                           input_ids: list[str] | None = None) -> list[cf.Future]:
         """submit_evaluation for each program, in one actor call per
         _ROUNDS_PER_CALL rounds of an actor's workers: they come back together
         (actor calls are dear; see _ROUNDS_PER_CALL)."""
         size = self._batch
         return [future for start in range(0, len(programs), size)
-                for future in self._submit_batch(programs[start:start + size], input_set)]
+                for future in self._submit_batch(programs[start:start + size], input_set,
+                                                 input_ids)]
 
-    def _submit_batch(self, programs: list[str], input_set: str | None) -> list[cf.Future]:
+    def _submit_batch(self, programs: list[str], input_set: str | None,
+                      input_ids: list[str] | None) -> list[cf.Future]:
         results: list[cf.Future] = [cf.Future() for _ in programs]
 
         def done(call: cf.Future) -> None:
@@ -287,7 +290,8 @@ class RayBackend:
                 self._on_event(events.EvaluationLost(reason=why, input_set=input_set))
                 result.set_result(Evaluation("lost", reason=why, input_set=input_set or ""))
 
-        call = self._evaluators.call("evaluate", programs, input_set, weight=len(programs))
+        call = self._evaluators.call("evaluate", programs, input_set, input_ids,
+                                     weight=len(programs))
         call.add_done_callback(done)
         return results
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from funsearch import parsing
 from funsearch.samplers.base import Sample, Sampler, SamplerError
 
@@ -46,6 +48,40 @@ def sample_programs(sampler: Sampler, query: Query, n: int) -> list[Sample]:
     return [sample if sample.parsed
             else dataclasses.replace(sample, parsed=parsing.parse(sample.text, query))
             for sample in sampler.sample(query, n)]
+
+
+def settings_model(backend: str) -> type[BaseModel]:
+    """The model of a backend's `settings` table: what it knows, with defaults.
+    Imported lazily, like the backends themselves (vllm's needs no vllm)."""
+    if backend == "mutation":
+        from funsearch.samplers.mutation.settings import MutationSettings
+
+        return MutationSettings
+    if backend == "openai":
+        from funsearch.samplers.openai_api import OpenAISettings
+
+        return OpenAISettings
+    if backend == "vllm":
+        from funsearch.samplers.vllm_engine import VLLMSettings
+
+        return VLLMSettings
+    if backend == "replay":
+        from funsearch.samplers.replay import ReplaySettings
+
+        return ReplaySettings
+    raise SamplerError(f"unknown sampler backend '{backend}'")
+
+
+def check_settings(config: SamplerConfig) -> BaseModel:
+    """The sampler's settings as its backend will read them, or a ConfigError
+    naming each bad key: checked before a run starts, without making the sampler."""
+    if config.backend == "mutation":
+        from funsearch.samplers.mutation.settings import parse_settings as parse_mutation
+
+        return parse_mutation(config)
+    from funsearch.samplers.backend import parse_settings
+
+    return parse_settings(settings_model(config.backend), config)
 
 
 def _make_backend(config: SamplerConfig, seed: int) -> Sampler:

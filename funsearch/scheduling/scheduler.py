@@ -29,10 +29,14 @@ from funsearch.config import SamplerConfig, SchedulerConfig
 from funsearch.scheduling.budget import Cost, Spent, cost_unit, exhausted, in_unit
 from funsearch.scheduling.controller import Controller
 from funsearch.scheduling.policies import POLICIES, Arms
+from funsearch.scheduling.request_size import RequestSizer
 
 __all__ = ["Ledger", "Outcome", "Scheduler", "Spent", "exhausted"]
 
 Emit = Callable[..., Any]  # (action=..., **fields): a "scheduler" event, or a test's list
+
+# Backends for which n samples of one prompt cost less than n prompts.
+BATCHED_BACKENDS = ("openai", "vllm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Outcome:
     cost: Cost
     improved: bool  # its program beat its prompt's best parent
     evaluation_seconds: float  # 0 when no evaluation ran (rejected, duplicate)
+    index: int = 0  # its place in its request
+    request: int = 1  # samples in its request
 
 
 @dataclasses.dataclass
@@ -94,7 +100,12 @@ class Scheduler:
                                      config.target_utilization, adaptive=config.balance,
                                      now=clock())
         self.ledger = {name: Ledger() for name in names}
-        self._open: dict[int, tuple[str, Cost]] = {}  # sample id -> sampler, proposal cost
+        rng = np.random.default_rng([seed, 1])
+        self.sizers = {s.name: RequestSizer(s.samples_per_prompt, rng) for s in samplers
+                       if config.adapt_samples_per_prompt and s.backend in BATCHED_BACKENDS
+                       and s.samples_per_prompt > 1}
+        self._sizes = {s.name: s.samples_per_prompt for s in samplers}
+        self._open: dict[int, tuple] = {}  # sample id -> sampler, cost, index, request
         self.decisions = 0
         self._since: Counter[str] = Counter()
         self._last_decision: dict[str, str] = {}
@@ -130,6 +141,17 @@ class Scheduler:
             self._emit_decisions()
         return arm.name
 
+    def request_size(self, sampler: str) -> int:
+        """Samples to ask of the sampler's next prompt."""
+        sizer = self.sizers.get(sampler)
+        if sizer is None:
+            return self._sizes[sampler]
+        chosen = sizer.chosen
+        size = sizer.size()
+        if sizer.chosen != chosen:
+            self._emit(action="samples_per_prompt", sampler=sampler, **sizer.estimates())
+        return size
+
     # What the engine tells.
 
     def tick(self, evaluations_in_flight: int) -> None:
@@ -146,9 +168,11 @@ class Scheduler:
         if failed:
             self._arms.observe(sampler, 0.0, in_unit(self.unit, Cost(seconds=latency), 0.0))
 
-    def on_sample(self, sample_id: int, sampler: str, cost: Cost) -> None:
-        """A sample arrived; its reward comes with `observe`."""
-        self._open[sample_id] = (sampler, cost)
+    def on_sample(self, sample_id: int, sampler: str, cost: Cost, index: int = 0,
+                  request: int = 1) -> None:
+        """A sample arrived, the `index`-th of a request of `request`; its
+        reward comes with `observe`."""
+        self._open[sample_id] = (sampler, cost, index, request)
 
     def observe(self, sample_id: int, improved: bool, evaluation_seconds: float = 0.0) -> None:
         """The outcome of a sample: did its program improve on its prompt's best
@@ -156,7 +180,8 @@ class Scheduler:
         opened = self._open.pop(sample_id, None)
         if opened is None:  # a sample of an earlier session of a resumed run
             return
-        self.learn(Outcome(*opened, improved, evaluation_seconds))
+        sampler, cost, index, request = opened
+        self.learn(Outcome(sampler, cost, improved, evaluation_seconds, index, request))
 
     def learn(self, outcome: Outcome) -> None:
         """One sample's outcome for the policy, the controller and the ledger;
@@ -169,6 +194,13 @@ class Scheduler:
         self._arms.observe(outcome.sampler, float(outcome.improved), amount)
         self.ledger[outcome.sampler].add(outcome.cost, outcome.evaluation_seconds, amount,
                                          outcome.improved)
+        sizer = self.sizers.get(outcome.sampler)
+        if sizer is not None:
+            if outcome.index == 0:  # once per request: what all its samples cost
+                cost = outcome.cost
+                proposal = cost.gpu_seconds or cost.cpu_seconds or cost.seconds
+                sizer.on_request(outcome.request, proposal * outcome.request)
+            sizer.on_sample(outcome.index, outcome.improved, outcome.evaluation_seconds)
 
     def finish(self) -> None:
         """Logs the decisions not yet logged and every sampler's ledger."""

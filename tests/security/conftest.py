@@ -1,4 +1,5 @@
-"""A tiny spec and a sandbox pool per isolation level, shared by the attack tests.
+"""A tiny spec and a sandbox pool per isolation level, unsplit and split (the
+program in a process of its own: sandbox/program.py), shared by the attack tests.
 
 Every attack runs beside an honest evaluation on the other worker, and is
 followed by one: the test asserts the attack's exact outcome and that the
@@ -81,21 +82,34 @@ def spec_path(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=levels())
+def modes() -> list:
+    """(level, split) for both levels, each unsplit and split."""
+    found = []
+    for level in levels():
+        name, marks = (level.values[0], level.marks) if hasattr(level, "values") else (level, ())
+        for split in (False, True):
+            found.append(pytest.param((name, split), marks=marks,
+                                      id=f"{name}-split" if split else name))
+    return found
+
+
+@pytest.fixture(scope="module", params=modes())
 def pool(request, spec_path):
+    level, split = request.param
     with pytest.MonkeyPatch.context() as patch:
         # Put a secret in the host's environment before the workers start.
         patch.setenv("FUNSEARCH_TEST_SECRET", SECRET)
-        sandbox = SandboxPool(spec_path, workers=2, limits=LIMITS, isolation=request.param)
-    assert sandbox.isolation == request.param
+        sandbox = SandboxPool(spec_path, workers=2, limits=LIMITS, isolation=level, split=split)
+    assert (sandbox.isolation, sandbox.split) == (level, split)
     yield sandbox
     sandbox.close()
 
 
-@pytest.fixture(scope="module", params=levels())
+@pytest.fixture(scope="module", params=modes())
 def quick_pool(request, spec_path):
     """A pool with a half-second deadline, for the attacks on time."""
-    with SandboxPool(spec_path, workers=2, limits=QUICK, isolation=request.param) as sandbox:
+    level, split = request.param
+    with SandboxPool(spec_path, workers=2, limits=QUICK, isolation=level, split=split) as sandbox:
         yield sandbox
 
 

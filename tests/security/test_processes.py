@@ -34,6 +34,25 @@ def test_killing_the_parent_is_forbidden_and_the_worker_lives(pool):
     assert pool.worker_pids() == workers
 
 
+def test_signals_to_another_thread_group_are_forbidden(pool):
+    for call in ("tgkill(os.getppid(), os.getppid(), 9)", "sigqueue(os.getppid(), 9, 0)"):
+        outcome = attack(pool, f"import ctypes, os\nctypes.CDLL(None).{call}\nreturn 1")
+        assert (outcome.status, outcome.detail) == ("forbidden", FORBIDDEN)
+
+
+def test_signals_to_its_own_threads_pass(pool):
+    outcome = attack(pool, """
+        import signal, threading
+        got = []
+        signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+        return len(got)
+        """)
+    assert (outcome.status, [output["choice"] for output in outcome.outputs]) == ("ok", [1, 1])
+    aborted = attack(pool, "import os\nos.abort()")
+    assert (aborted.status, aborted.detail) == ("crashed", "killed by SIGABRT")
+
+
 def test_os_exit_inside_the_function_is_a_crash(pool):
     outcome = attack(pool, "import os\nos._exit(0)")
     assert outcome.status == "crashed"

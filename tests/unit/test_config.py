@@ -68,3 +68,56 @@ def test_duplicate_sampler_names_are_an_error(tmp_path):
     text = MINIMAL + '[[samplers]]\nname = "a"\n[[samplers]]\nname = "a"\n'
     with pytest.raises(config.ConfigError, match="names must be unique"):
         config.load(write(tmp_path, text))
+
+
+def test_an_unknown_top_level_key_lists_the_known_ones(tmp_path):
+    path = write(tmp_path, "sede = 3\n" + MINIMAL)
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(path)
+    assert str(raised.value) == (
+        f"{path}: unknown key 'sede' (known: name, seed, out, problem, database, evaluator, "
+        "cascade, samplers, scheduler, runtime)")
+
+
+def test_an_unknown_nested_key_lists_the_keys_of_its_table(tmp_path):
+    path = write(tmp_path, MINIMAL + "[scheduler.budget]\nsample = 3\n")
+    with pytest.raises(config.ConfigError, match=r"unknown key 'scheduler.budget.sample' "
+                                                 r"\(known: samples, wall, gpu_hours, usd, "
+                                                 r"target_score\)"):
+        config.load(path)
+
+
+@pytest.mark.parametrize("text, key, value", [
+    ("scheduler.budget.wall=5m", "scheduler.budget.wall", "5m"),
+    ("database.islands=8", "database.islands", 8),
+    ("samplers.0.temperature=0.5", "samplers.0.temperature", 0.5),
+    ('problem.holdout=["valid", "holdout"]', "problem.holdout", ["valid", "holdout"]),
+    ("scheduler.balance=false", "scheduler.balance", False),
+    ('name="quoted"', "name", "quoted")])
+def test_set_values_are_read_as_toml_or_else_as_text(text, key, value):
+    assert config.parse_assignment(text) == (key, value)
+
+
+def test_set_reaches_samplers_by_index_or_name_and_the_default_sampler(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    loaded = config.load(path, **{"samplers.mutation.settings.crossover_rate": 0.5,
+                                  "scheduler.budget.wall": "5m"})
+    assert loaded.samplers[0].settings == {"crossover_rate": 0.5}
+    assert loaded.scheduler.budget.wall == 300.0
+    assert config.load(path, **{"samplers.0.samples_per_prompt": 2}).samplers[0] \
+        .samples_per_prompt == 2
+
+
+def test_a_bad_set_names_the_key_as_set_on_the_command_line(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(config.ConfigError, match=r"\(set on the command line\): unknown key "
+                                                 r"'database.islandz' \(known: islands, "):
+        config.load(path, **{"database.islandz": 8})
+    with pytest.raises(config.ConfigError, match=r"\(set on the command line\): key "
+                                                 r"'database.islands': Input should be"):
+        config.load(path, **{"database.islands": "many"})
+    with pytest.raises(config.ConfigError, match=r"key 'samplers.coder.model': no item 'coder' "
+                                                 r"\(give an index below 1 or a name: mutation\)"):
+        config.load(path, **{"samplers.coder.model": "m"})
+    with pytest.raises(config.ConfigError, match="write KEY=VALUE"):
+        config.parse_assignment("database.islands")

@@ -21,10 +21,12 @@ from funsearch.config import ConfigError, SamplerConfig
 from funsearch.parsing import parse, to_program
 from funsearch.prompt import build_query
 from funsearch.samplers import make_sampler
+from funsearch.samplers.mutation.numeric import Modules
 from funsearch.samplers.mutation.ops import OPERATORS
 from funsearch.samplers.mutation.proposer import MutationSampler
 from funsearch.samplers.mutation.settings import MutationSettings, size_limit
-from funsearch.samplers.mutation.sites import NUM, Modules, analyse, node_count
+from funsearch.samplers.mutation.sites import NUM, analyse
+from funsearch.samplers.mutation.trees import node_count
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = "import numpy as np\n"

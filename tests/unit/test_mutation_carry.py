@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_mutation import DISTANCES, programs, query_of, run, sampler  # noqa: E402
 
 from funsearch.samplers.mutation.carry import carried, returns_carry  # noqa: E402
-from funsearch.samplers.mutation.sites import Modules  # noqa: E402
+from funsearch.samplers.mutation.numeric import Modules  # noqa: E402
 
 NP = Modules(numpy="np")
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_mutation import DISTANCES, TSP_LOOKAHEAD, programs, query_of, sampler  # noqa: E402
 
 from funsearch.samplers.mutation.hoist import hoist  # noqa: E402
-from funsearch.samplers.mutation.sites import Modules  # noqa: E402
+from funsearch.samplers.mutation.numeric import Modules  # noqa: E402
 
 NP = Modules(numpy="np")
 ROW = "np.mean(m[u][:, u], axis=1)"

@@ -12,6 +12,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 import sys
 
@@ -20,22 +21,24 @@ import pytest
 from rich.console import Console
 
 from funsearch import runlog
-from funsearch.reports import compare, report, rundata, stats
+from funsearch.reports import compare, compare_view, report, rundata, stats
 
 T0 = 1000.0
 
 
 def write_run(path, seed=0, sampler="small", model="", policy="round_robin", samples=20,
               seconds_per_sample=1.0, gpu_seconds=36.0, registrations=(), duplicates=(0,),
-              rejections=(1,), islands=1, resets=(), end=True, **config_changes):
+              rejections=(1,), islands=1, resets=(), end=True, problem=None, settings=None,
+              spec="problems/tsp.py", **config_changes):
     """A run directory. registrations: (sample index, score, parent ids) with
     program ids 1, 2, ... in order (the initial program is 0, score 0.0);
     samples not registered, duplicated or rejected fail in the sandbox (NameError at
     even indices, ZeroDivisionError at odd ones)."""
     config = {"name": "synthetic", "seed": seed, "out": "runs",
-              "problem": {"spec": "problems/tsp.py", "inputs": "train", "holdout": []},
+              "problem": {"spec": spec, "inputs": "train", "holdout": []},
               "database": {"islands": islands, "functions_per_prompt": 2},
-              "samplers": [{"name": sampler, "backend": "mutation", "model": model}],
+              "samplers": [{"name": sampler, "backend": "mutation", "model": model,
+                            **({"settings": settings} if settings is not None else {})}],
               "scheduler": {"policy": policy, "budget": {"samples": samples}}}
     for dotted, value in config_changes.items():
         node = config
@@ -51,8 +54,8 @@ def write_run(path, seed=0, sampler="small", model="", policy="round_robin", sam
     def event(t, kind, **fields):
         lines.append(json.dumps({"t": t, "kind": kind, **fields}))
 
-    event(T0, "run_start", name="synthetic", seed=seed, spec="problems/tsp.py",
-          isolation="process", runtime="inline", samplers=[sampler])
+    event(T0, "run_start", name="synthetic", seed=seed, spec=spec, inputs="train",
+          problem=problem, isolation="process", runtime="inline", samplers=[sampler])
     event(T0, "evaluation", sample=None, sampler="initial", hash="h0", duplicate=False,
           status="ok", score=0.0, scores={"a": 0.0}, reason="", duration=0.5, program="")
     for island in range(islands):
@@ -124,6 +127,12 @@ def rendered(function, value) -> str:
     console = Console(record=True, width=200, file=io.StringIO())
     function(value, console)
     return console.export_text()
+
+
+def only(report_):
+    """The one comparison of a report whose runs are all of one problem."""
+    (comparison,) = report_.comparisons
+    return comparison
 
 
 def cells(comparison, label_start):
@@ -283,7 +292,7 @@ def test_a_live_run_is_read_as_far_as_it_is_written(tmp_path):
     log.append("scheduler", decision={"m": 1.0})  # a kind this reader does not know
     second = rundata.read_run(tmp_path)
     assert second.best_score == -4.0 and second.improvements == 1
-    comparison = compare.compare([first, second], by="seed")
+    comparison = only(compare.compare([first, second], by="seed"))
     assert comparison.budgets["samples"] == 1.0
     log.append("run_end", reason="stopped", counters={}, holdout={"holdout": -4.5})
     log.close()
@@ -305,35 +314,42 @@ def test_wall_time_does_not_count_the_time_a_run_was_down_before_resume(tmp_path
 # --- comparisons ----------------------------------------------------------------------
 
 def test_equal_budget_table_has_the_known_means_and_intervals(groups):
-    comparison = compare.compare(groups, by="sampler")
+    comparison = only(compare.compare(groups, by="sampler"))
     assert list(comparison.groups) == ["big", "small"]
-    # Every run spent 20 samples; the small runs 20 s and 0.2 GPU-hours at most.
-    assert comparison.budgets == {"samples": 20, "wall": 20.0, "gpu_hours": 0.2}
+    # Every run spent 20 samples; the small runs 20 s and 0.2 GPU-hours at most, and
+    # 729 compute-seconds (20 x 36 GPU-seconds and 18 evaluations of 0.5 s).
+    assert comparison.budgets == {"samples": 20, "wall": 20.0, "compute": 729.0,
+                                  "gpu_hours": 0.2}
+    assert cells(comparison, "best score at 729 compute")["big"].interval.mean == 0.0
     at_samples = cells(comparison, "best score at 20 samples")
-    assert at_samples["small"].interval == stats.Interval(2.0, 1.0, 3.0, 3)
-    assert at_samples["big"].interval == stats.Interval(5.0, 4.0, 6.0, 2)
+    # Few runs: Student's t intervals, the values listed.
+    half = 4.302653 / math.sqrt(3)  # t(0.975, 2 df) x sd 1 / sqrt(3)
+    assert at_samples["small"].interval == stats.Interval(
+        2.0, pytest.approx(2.0 - half), pytest.approx(2.0 + half), 3, "t", (1.0, 2.0, 3.0))
+    assert at_samples["big"].interval == stats.Interval(
+        5.0, pytest.approx(5.0 - 12.706205), pytest.approx(5.0 + 12.706205), 2, "t", (4.0, 6.0))
     assert cells(comparison, "best score at 20.0s")["big"].interval.mean == 5.0
     # 0.2 GPU-hours is two samples of the big sampler: before its first improvement.
     assert cells(comparison, "best score at 0.2 GPU")["big"].interval.mean == 0.0
     improvements = cells(comparison, "improvements per 1k")["small"].interval
-    assert (improvements.mean, improvements.low, improvements.high) == (100.0, 50.0, 150.0)
+    assert (improvements.mean, improvements.values) == (100.0, (50.0, 100.0, 150.0))
     assert cells(comparison, "valid rate")["big"].interval.mean == pytest.approx(
         100 * (1 + 1.5) / 20)  # one duplicate plus 1 or 2 registrations of 20 samples
 
 
 def test_threshold_times_count_only_the_runs_that_reached_it(groups):
-    comparison = compare.compare(groups, by="sampler", threshold=2.0,
-                                 budgets={"samples": 8})
+    comparison = only(compare.compare(groups, by="sampler", threshold=2.0,
+                                      budgets={"samples": 8}))
     reached = cells(comparison, "samples to reach 2")
     assert (reached["small"].interval.mean, reached["small"].reached,
             reached["small"].total) == (10.0, 2, 3)
     # Both big runs pass 2 with their first improvement (4.0), at sample 3, after 6 s.
-    assert reached["big"].interval == stats.Interval(3.0, 3.0, 3.0, 2)
+    assert reached["big"].interval == stats.Interval(3.0, 3.0, 3.0, 2, "t", (3.0, 3.0))
     assert cells(comparison, "wall time to reach 2")["big"].interval.mean == 6.0
     assert cells(comparison, "best score at 8 samples")["small"].interval.mean == 1.0
-    assert compare.cell_text(reached["small"], "samples") == "10 [10, 10] (2/3)"
+    assert compare_view.cell_text(reached["small"], "samples") == "10 [10, 10] {10, 10} (2/3)"
     # The default threshold is the lowest final best: every run reaches it.
-    default = compare.compare(groups, by="sampler")
+    default = only(compare.compare(groups, by="sampler"))
     assert default.threshold == 1.0
     assert all(cell.reached == cell.total
                for cell in cells(default, "samples to reach 1").values())
@@ -343,11 +359,12 @@ def test_runs_are_grouped_by_policy_or_any_dotted_config_key(tmp_path):
     runs = [rundata.read_run(write_run(tmp_path / f"r{i}", seed=i, model=model, policy=policy))
             for i, (model, policy) in enumerate([("qwen-0.5b", "fixed"), ("qwen-7b", "fixed"),
                                                  ("qwen-7b", "round_robin")])]
-    assert compare.compare(runs, by="samplers.0.model").groups == {"qwen-0.5b": [0],
-                                                                  "qwen-7b": [1, 2]}
-    assert compare.compare(runs, by="policy").groups == {"fixed": [0, 1], "round_robin": [2]}
-    assert compare.compare(runs, by="seed").groups == {"0": [0], "1": [1], "2": [2]}
-    assert list(compare.compare(runs, by="sampler").groups) == [
+    assert only(compare.compare(runs, by="samplers.0.model")).groups == {
+        "qwen-0.5b": [0], "qwen-7b": [1, 2]}
+    assert only(compare.compare(runs, by="policy")).groups == {"fixed": [0, 1],
+                                                               "round_robin": [2]}
+    assert only(compare.compare(runs, by="seed")).groups == {"0": [0], "1": [1], "2": [2]}
+    assert list(only(compare.compare(runs, by="sampler")).groups) == [
         "small (qwen-0.5b)", "small (qwen-7b)"]
     with pytest.raises(KeyError, match="config has no key 'samplers.0.modle'"):
         compare.compare(runs, by="samplers.0.modle")
@@ -358,33 +375,34 @@ def test_runs_whose_configs_differ_beyond_the_compared_key_are_flagged(tmp_path)
              write_run(tmp_path / "b", seed=1, sampler="big"),
              write_run(tmp_path / "c", seed=2, sampler="big", database__islands=4)]
     runs = [rundata.read_run(path) for path in paths]
-    comparison = compare.compare(runs, by="sampler")
+    report_ = compare.compare(runs, by="sampler")
+    comparison = only(report_)
     assert [d.key for d in comparison.differences] == ["database.islands"]
     assert comparison.flagged == {2: ["database.islands"]}
-    text = rendered(compare.render, comparison)
+    text = rendered(compare_view.render, report_)
     assert "differs: database.islands" in text and "flagged" in text
     # Compared by model size, the sampler names differ too: flagged as well.
-    by_islands = compare.compare(runs, by="database.islands")
+    by_islands = only(compare.compare(runs, by="database.islands"))
     assert [d.key for d in by_islands.differences] == ["samplers.0.name"]
     assert by_islands.flagged == {0: ["samplers.0.name"]}
     # Seeds, names and output folders never count as a difference.
     same = [rundata.read_run(write_run(tmp_path / f"s{i}", seed=i, out=f"o{i}"))
             for i in range(2)]
-    assert compare.compare(same, by="sampler").flagged == {}
+    assert only(compare.compare(same, by="sampler")).flagged == {}
 
 
 def test_plot_steps_where_runs_improve_and_thins_long_curves(groups):
     small = groups[:3]  # improvements after 5, 10 and 15 samples
-    assert list(compare._grid(small, "samples", 20.0, 400)) == [0, 5, 10, 15, 20]
-    assert list(compare._grid(small, "samples", 12.0, 400)) == [0, 5, 10, 12]
-    assert list(compare._grid(small, "samples", 20.0, 3)) == [0, 10, 20]
+    assert list(compare_view._grid(small, "samples", 20.0, 400)) == [0, 5, 10, 15, 20]
+    assert list(compare_view._grid(small, "samples", 12.0, 400)) == [0, 5, 10, 12]
+    assert list(compare_view._grid(small, "samples", 20.0, 3)) == [0, 10, 20]
 
 
 def test_plot_is_a_valid_png_with_curves(groups, tmp_path):
     import matplotlib.image
 
     out = tmp_path / "compare.png"
-    compare.plot(compare.compare(groups), out)
+    compare_view.plot(compare.compare(groups), out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(out)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 300
@@ -436,7 +454,7 @@ def test_cli_compare_writes_plot_and_html_and_export_names_its_file(groups, tmp_
     assert "best score at 20 samples" in capsys.readouterr().out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = page.read_text()
-    assert "best score at 20 samples" in html and "2 [1, 3]" in html
+    assert "best score at 20 samples" in html and "2 [-0.484138, 4.48414] {1, 2, 3}" in html
     image = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
     assert base64.b64decode(image) == plot.read_bytes()
 
@@ -446,3 +464,146 @@ def test_cli_compare_writes_plot_and_html_and_export_names_its_file(groups, tmp_
     assert "top 3 programs per island" in capsys.readouterr().out
     assert cli.main(["export", str(groups[0].dir)]) == 0
     assert "events.csv" in capsys.readouterr().out
+
+
+# --- comparisons a person can trust ---------------------------------------------------------
+
+def _failed_start(path, reason):
+    log = runlog.RunLog(path)
+    log.write_config({"name": "synthetic", "seed": 0, "problem": {"spec": "problems/tsp.py"},
+                      "samplers": [{"name": "small"}]})
+    log.append("start_failed", reason=reason)
+    log.close()
+    return path
+
+
+def test_runs_that_never_started_are_left_out_with_the_reason(groups, tmp_path):
+    folder = groups[0].dir.parent
+    _failed_start(folder / "typo", "unknown key 'samplers.small.settings.crosover_rate'")
+    starting = runlog.RunLog(folder / "starting")  # killed before its run_start
+    starting.write_config({"name": "synthetic", "seed": 9})
+    starting.close()
+    write_run(folder / "no-samples", seed=5, samples=0, registrations=())
+    runs = [rundata.read_run(path) for path in rundata.find_runs([folder])]
+    result = compare.compare(runs, by="sampler")
+    comparison = only(result)
+    assert sum(len(members) for members in comparison.groups.values()) == 5
+    assert {run.name: reason for run, reason in result.excluded} == {
+        "typo": "failed to start: unknown key 'samplers.small.settings.crosover_rate'",
+        "starting": "not started (no run_start in its log)",
+        "no-samples": "no samples yet"}
+    # Equal budgets are where every compared run has data: never 0 samples.
+    assert comparison.budgets["samples"] == 20
+    assert not any(row.label.startswith("best score at 0 ") for row in comparison.rows)
+    text = rendered(compare_view.render, result)
+    assert "left out 3 of 8 runs (nothing to compare):" in text
+    assert "equal budgets 20 samples, 20.0s, 729 compute-seconds, 0.2 GPU-hours: the most every " \
+           "run here has spent, so every run has a value there" in text
+
+
+def test_runs_of_two_problems_are_never_grouped_or_averaged_together(tmp_path):
+    paths = [write_run(tmp_path / f"tsp-{s}", seed=s, problem="aaaa1111",
+                       registrations=[(3, 1.0 + s, [0])]) for s in range(3)]
+    paths += [write_run(tmp_path / f"bins-{s}", seed=s, problem="bbbb2222",
+                        spec="problems/bin_packing.py", registrations=[(3, 9.0, [0])])
+              for s in range(2)]
+    result = compare.compare([rundata.read_run(path) for path in paths], by="sampler")
+    assert [(c.problem, c.groups) for c in result.comparisons] == [
+        ("tsp.py on 'train'", {"small": [0, 1, 2]}),
+        ("bin_packing.py on 'train'", {"small": [0, 1]})]
+    end = cells(result.comparisons[0], "best score at the end")["small"].interval
+    assert end.mean == pytest.approx(2.0) and end.n == 3
+    text = rendered(compare_view.render, result)
+    assert "the runs are of 2 problems: tsp.py on 'train' (3 runs); bin_packing.py on " \
+           "'train' (2 runs). Each is compared on its own" in text
+
+
+def test_logs_without_a_problem_hash_are_told_apart_by_spec_and_inputs(tmp_path):
+    paths = [write_run(tmp_path / "a", spec="problems/tsp.py"),
+             write_run(tmp_path / "b", spec="problems/bin_packing.py")]
+    result = compare.compare([rundata.read_run(path) for path in paths], by="sampler")
+    assert len(result.comparisons) == 2
+
+
+def test_groups_of_fewer_than_three_runs_get_a_warning_and_a_t_interval(groups):
+    result = compare.compare(groups, by="sampler")
+    big = cells(only(result), "best score at 20 samples")["big"].interval
+    assert big.method == "t" and big.values == (4.0, 6.0)
+    assert big.low < 4.0 and big.high > 6.0  # wider than the two values: not [min, max]
+    text = rendered(compare_view.render, result)
+    assert "warning: too few runs to tell much: big has 2 runs; run 3 or more seeds" in text
+    assert "Student's t" in text
+
+
+def _pair(tmp_path, reference_scores, group_scores, group_seeds=None):
+    paths = [write_run(tmp_path / f"ref-{s}", seed=s, sampler="ref",
+                       registrations=[(3, score, [0])])
+             for s, score in enumerate(reference_scores)]
+    seeds = group_seeds or range(len(group_scores))
+    paths += [write_run(tmp_path / f"new-{s}", seed=s, sampler="new",
+                        registrations=[(3, score, [0])])
+              for s, score in zip(seeds, group_scores, strict=True)]
+    return compare.compare([rundata.read_run(path) for path in paths], by="sampler",
+                           reference="ref")
+
+
+def test_the_difference_to_the_reference_is_paired_by_seed_when_the_seeds_match(tmp_path):
+    """Seeds that differ a lot among themselves, and `new` 0.5 better on each:
+    paired, the difference is certain; unpaired, the seeds' spread hides it."""
+    result = _pair(tmp_path, [1.0, 5.0, 9.0], [1.5, 5.5, 9.5])
+    comparison = only(result)
+    row = next(row for row in comparison.rows if row.label == "best score at 20 samples")
+    contrast = row.contrasts["new"]
+    assert contrast.paired and contrast.p_higher == 1.0
+    assert (contrast.difference.mean, contrast.difference.low, contrast.difference.high) == (
+        pytest.approx(0.5), pytest.approx(0.5), pytest.approx(0.5))
+    assert compare_view.verdict(comparison, row, "new") == (
+        "new is better than ref at 20 samples: +0.5 [+0.5, +0.5], P(new better) 1.00; "
+        "paired by seed, 3 seeds")
+
+    unpaired = _pair(tmp_path / "other", [1.0, 5.0, 9.0], [1.5, 5.5, 9.5],
+                     group_seeds=[10, 11, 12])
+    row = only(unpaired).rows[0]
+    contrast = row.contrasts["new"]
+    assert not contrast.paired and contrast.difference.low < 0 < contrast.difference.high
+    assert 0.5 < contrast.p_higher < 0.6
+    assert compare_view.verdict(only(unpaired), row, "new").startswith(
+        "new and ref cannot be told apart at 20 samples: +0.5 [")
+
+
+def test_a_wrong_reference_names_the_groups(tmp_path):
+    with pytest.raises(ValueError, match=r"--reference 'nope': no such group \(groups: new, "
+                                         r"ref\)"):
+        paths = [write_run(tmp_path / f"{name}", sampler=name) for name in ("ref", "new")]
+        compare.compare([rundata.read_run(path) for path in paths], by="sampler",
+                        reference="nope")
+
+
+def test_by_a_sampler_setting_a_run_that_leaves_it_out_has_its_default(tmp_path):
+    paths = [write_run(tmp_path / "default", seed=0),
+             write_run(tmp_path / "written", seed=1, settings={"crossover_rate": 0.2}),
+             write_run(tmp_path / "more", seed=2, settings={"crossover_rate": 0.5})]
+    runs = [rundata.read_run(path) for path in paths]
+    comparison = only(compare.compare(runs, by="samplers.0.settings.crossover_rate"))
+    assert comparison.groups == {"0.2": [0, 1], "0.5": [2]}
+    assert comparison.flagged == {}  # written as the default is not a difference
+    with pytest.raises(KeyError, match=r"config has no key 'samplers.0.settings.crosover_rate' "
+                                       r"in any run; did you mean "
+                                       r"samplers.0.settings.crossover_rate"):
+        compare.compare(runs, by="samplers.0.settings.crosover_rate")
+
+
+def test_a_sampler_setting_that_differs_inside_a_group_is_flagged(tmp_path):
+    paths = [write_run(tmp_path / "a", seed=0),
+             write_run(tmp_path / "b", seed=1, settings={"crossover_rate": 0.5})]
+    comparison = only(compare.compare([rundata.read_run(p) for p in paths], by="sampler"))
+    assert [d.key for d in comparison.differences] == ["samplers.0.settings.crossover_rate"]
+
+
+def test_no_threshold_rows_by_default_when_a_run_never_beat_its_start(tmp_path):
+    paths = [write_run(tmp_path / "a", seed=0, registrations=[(3, 1.0, [0])]),
+             write_run(tmp_path / "b", seed=1)]  # stays at the initial 0.0
+    comparison = only(compare.compare([rundata.read_run(p) for p in paths], by="seed"))
+    assert comparison.threshold is None
+    assert not any("to reach" in row.label for row in comparison.rows)
+    assert any("some run never beat its initial program" in note for note in comparison.notes)

@@ -9,7 +9,7 @@ ended `duplicates 300 registered 0`, and nothing said why.
 
 from pathlib import Path
 
-from funsearch import cli, experiment, runlog
+from funsearch import cli, cli_live, experiment, runlog
 from funsearch import config as config_module
 from funsearch.progress import Counters, Status
 from funsearch.stall import DUPLICATE, DUPLICATE_OF_PARENT, StallWatcher
@@ -76,7 +76,7 @@ def test_a_stall_is_reported_once_until_a_new_program_ends_it():
 
 def test_the_live_view_prints_each_warning_once(capsys):
     warning = "sampler 'mutation' stalled: its last 50 samples were all duplicates"
-    with cli._live_view(cli._console()) as show:
+    with cli_live.LiveView(cli._console()) as show:
         for warnings in ([], [warning], [warning]):
             show(Status(1.0, Counters(), None, [], 0.0, None, warnings))
     out = capsys.readouterr().out

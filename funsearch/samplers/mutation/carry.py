@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.mutation.sites import Modules, parameters
+from funsearch.samplers.mutation.numeric import Modules
+from funsearch.samplers.mutation.sites import parameters
 
 # Calls whose result is one number whatever the shape of the arguments.
 _REDUCING = frozenset(

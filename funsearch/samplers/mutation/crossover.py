@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.mutation.sites import BOOL, NUM, clone, loaded_names
+from funsearch.samplers.mutation.sites import BOOL, NUM
+from funsearch.samplers.mutation.trees import clone, loaded_names
 from funsearch.samplers.mutation.vocabulary import Context, constant_value
 
 

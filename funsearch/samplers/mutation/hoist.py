@@ -27,7 +27,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from funsearch.samplers.mutation.sites import Modules, node_count
+from funsearch.samplers.mutation.numeric import Modules
+from funsearch.samplers.mutation.trees import node_count
 
 _MIN_NODES = 4  # smaller repeats cost less than a local
 _STATEMENTS = (ast.Assign, ast.AugAssign, ast.Return, ast.Expr)

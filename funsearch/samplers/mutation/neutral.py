@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from funsearch.samplers.mutation.sites import clone
+from funsearch.samplers.mutation.trees import clone
 from funsearch.samplers.mutation.vocabulary import constant_value
 
 _INCREASING = frozenset({"sqrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10",

@@ -14,30 +14,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from funsearch.samplers.mutation.sites import (
-    ARITH_OPS,
-    BOOL,
-    INDEX,
-    NUM,
-    Analysis,
-    Site,
-    clone,
-    is_numeric,
-    loaded_names,
-    subtree_sizes,
-)
-from funsearch.samplers.mutation.vocabulary import (
+from funsearch.samplers.mutation.expressions import (
     ORDER,
-    Context,
     arith_op,
     call,
-    constant_value,
-    number,
-    perturb,
     random_condition,
     random_expr,
     wrap,
 )
+from funsearch.samplers.mutation.numeric import ARITH_OPS, is_numeric
+from funsearch.samplers.mutation.sites import BOOL, INDEX, NUM, Analysis, Site
+from funsearch.samplers.mutation.trees import clone, loaded_names, subtree_sizes
+from funsearch.samplers.mutation.vocabulary import Context, constant_value, number, perturb
 
 _PAIRS = [
     ("min", "max"),

@@ -30,8 +30,10 @@ from funsearch.parsing import Parsed
 from funsearch.prompt import Query
 from funsearch.samplers.base import Sample
 from funsearch.samplers.mutation import carry, crossover, hoist, monotone, neutral, ops
+from funsearch.samplers.mutation.numeric import Modules
 from funsearch.samplers.mutation.settings import parse_settings, size_limit
-from funsearch.samplers.mutation.sites import NUM, Analysis, Modules, analyse, clone, node_count
+from funsearch.samplers.mutation.sites import NUM, Analysis, analyse
+from funsearch.samplers.mutation.trees import clone, node_count
 from funsearch.samplers.mutation.vocabulary import (
     Context,
     build_context,

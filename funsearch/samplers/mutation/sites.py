@@ -23,36 +23,19 @@ import ast
 import builtins
 import dataclasses
 
+from funsearch.samplers.mutation.numeric import (
+    ARITH_OPS,
+    ORDER_OPS,
+    Modules,
+    call_kind,
+    is_numeric,
+)
+
 NUM, BOOL, INDEX, CONTAINER, OTHER = "num", "bool", "index", "container", "other"
 _RESULT = "result"  # a return value: numeric only if the expression itself is
 
-ARITH_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
-ORDER_OPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
-# numpy functions whose arguments are all numeric, and whose result has the
-# arguments' shape (so inside a subscript they stay index-like).
-NUMPY_ELEMENTWISE = frozenset(
-    "abs absolute sqrt square exp exp2 expm1 log log1p log2 log10 minimum maximum fmin fmax "
-    "power tanh sinh cosh arctan sin cos sign floor ceil rint reciprocal cbrt hypot clip".split()
-)
-# numpy functions whose first argument is numeric and whose other positional
-# arguments are axes, counts or shifts.
-NUMPY_REDUCTIONS = frozenset(
-    "argmin argmax argsort sort min max amin amax nanmin nanmax sum mean median std var prod "
-    "cumsum ptp roll".split()
-)
-MATH_FUNCTIONS = frozenset("sqrt exp log log1p fabs tanh atan pow floor ceil hypot".split())
-BUILTIN_NUMERIC = frozenset({"abs", "min", "max", "sum", "round", "float"})
-NUMERIC_METHODS = frozenset({"min", "max", "sum", "mean", "argmin", "argmax", "std", "prod"})
 BUILTIN_NAMES = frozenset(dir(builtins))
-
-
-@dataclasses.dataclass(frozen=True)
-class Modules:
-    """The aliases under which the preface imports numpy and math ("" if not)."""
-
-    numpy: str = ""
-    math: str = ""
 
 
 @dataclasses.dataclass
@@ -118,101 +101,6 @@ def analyse(function: ast.FunctionDef, modules: Modules, num_names: frozenset[st
         walker.sites, walker.statements, walker.free, walker.roles, walker.num_assigned,
         walker.assigned, walker.overwritten,
     )  # fmt: skip
-
-
-def node_count(statements: list[ast.AST]) -> int:
-    """Program size for bloat control: statements and expressions."""
-    total = 0
-    stack = list(statements)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.expr, ast.stmt)):
-            total += 1
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, list):
-                stack.extend(item for item in value if isinstance(item, ast.AST))
-            elif isinstance(value, ast.AST) and not isinstance(value, _SHARED):
-                stack.append(value)
-    return total
-
-
-# Leaf nodes that carry no data: shared between copies, never changed in place.
-_SHARED = (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
-
-
-def clone(node: ast.AST) -> ast.AST:
-    """A deep copy of a syntax tree, several times faster than copy.deepcopy."""
-    new = node.__class__.__new__(node.__class__)
-    new.__dict__.update(node.__dict__)  # positions and plain values
-    for field in node._fields:
-        value = getattr(node, field, None)
-        if isinstance(value, list):
-            setattr(new, field, [clone(v) if isinstance(v, ast.AST) else v for v in value])
-        elif isinstance(value, ast.AST) and not isinstance(value, _SHARED):
-            setattr(new, field, clone(value))
-    return new
-
-
-def subtree_sizes(root: ast.AST) -> dict[int, int]:
-    """id(node) -> number of expression and statement nodes under it (itself included)."""
-    sizes: dict[int, int] = {}
-
-    def count(node: ast.AST) -> int:
-        total = 1 if isinstance(node, (ast.expr, ast.stmt)) else 0
-        for child in ast.iter_child_nodes(node):
-            total += count(child)
-        sizes[id(node)] = total
-        return total
-
-    count(root)
-    return sizes
-
-
-def loaded_names(node: ast.AST) -> list[str]:
-    """Names an expression reads, in order (comprehension variables included,
-    so a moved comprehension is judged conservatively)."""
-    seen = dict.fromkeys(
-        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-    )
-    return list(seen)
-
-
-def is_numeric_call(node: ast.AST, modules: Modules) -> bool:
-    return isinstance(node, ast.Call) and _call_kind(node.func, modules) is not None
-
-
-def is_numeric(node: ast.AST, modules: Modules) -> bool:
-    """An expression that is a number or numeric array by its own form."""
-    if isinstance(node, ast.BinOp):
-        return isinstance(node.op, ARITH_OPS)
-    if isinstance(node, ast.UnaryOp):
-        return isinstance(node.op, (ast.USub, ast.UAdd))
-    if isinstance(node, ast.Constant):
-        return isinstance(node.value, float)
-    return is_numeric_call(node, modules)
-
-
-def _call_kind(func: ast.expr, modules: Modules) -> str | None:
-    """ "elementwise", "reduction", "where", "method" or None for other calls."""
-    if isinstance(func, ast.Name) and func.id in BUILTIN_NUMERIC:
-        return "reduction" if func.id in ("sum", "round") else "elementwise"
-    if not isinstance(func, ast.Attribute):
-        return None
-    owner = func.value.id if isinstance(func.value, ast.Name) else None
-    if modules.numpy and owner == modules.numpy:
-        if func.attr == "where":
-            return "where"
-        if func.attr in NUMPY_ELEMENTWISE:
-            return "elementwise"
-        if func.attr in NUMPY_REDUCTIONS:
-            return "reduction"
-        return None
-    if modules.math and owner == modules.math:
-        return "elementwise" if func.attr in MATH_FUNCTIONS else None
-    if func.attr in NUMERIC_METHODS and owner not in (modules.numpy, modules.math):
-        return "method"
-    return None
 
 
 def _target_names(target: ast.expr) -> list[str]:
@@ -473,7 +361,7 @@ class _Walker:
         return tuple(m for m in (self.modules.numpy, self.modules.math) if m)
 
     def _call(self, node: ast.Call, bound: dict, position: str) -> None:
-        kind = _call_kind(node.func, self.modules)
+        kind = call_kind(node.func, self.modules)
         if isinstance(node.func, ast.Attribute):
             self.expr(node.func, node, "func", None, bound, OTHER)
         elif not isinstance(node.func, ast.Name):
