@@ -82,7 +82,7 @@ def test_an_unknown_top_level_key_lists_the_known_ones(tmp_path):
 def test_an_unknown_nested_key_lists_the_keys_of_its_table(tmp_path):
     path = write(tmp_path, MINIMAL + "[scheduler.budget]\nsample = 3\n")
     with pytest.raises(config.ConfigError, match=r"unknown key 'scheduler.budget.sample' "
-                                                 r"\(known: samples, wall, gpu_hours, usd, "
+                                                 r"\(known: samples, wall, gpu_hours, cpu_hours, usd, "
                                                  r"target_score\)"):
         config.load(path)
 
