@@ -30,7 +30,7 @@ from pathlib import Path
 from funsearch.models import build as build_module
 from funsearch.models import corpus as corpus_module
 
-# Sizes of the study: ~0.2M, ~0.9M and ~4.5M parameters (23x) with a
+# Sizes of the study: ~0.18M, ~0.69M and ~4.5M parameters (25x) with a
 # 1024-token vocabulary (head sizes 32 and 64, which vLLM's CPU attention
 # supports); "tiny" is the smoke test's. Small enough to learn something in
 # minutes on 2 shared cores.
