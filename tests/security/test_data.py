@@ -81,11 +81,16 @@ def test_files_of_another_evaluation_cannot_be_read(pool):
     time.sleep(0.4)
     return path
     """
+    # Evaluations keep their files two levels under a temporary root
+    # (funsearch-sandbox-*/worker-*/): the walk goes three deep, so a big tree
+    # elsewhere under /tmp (a virtualenv) cannot run it past its time limit.
     reader_body = f"""
     import os
     found = []
     for root in ("/tmp", "/dev/shm", "/var/tmp"):
-        for directory, _, names in os.walk(root):
+        for directory, subdirectories, names in os.walk(root):
+            if directory.count(os.sep) - root.count(os.sep) >= 3:
+                subdirectories.clear()
             for name in names:
                 try:
                     with open(os.path.join(directory, name), errors="replace") as handle:
