@@ -14,7 +14,6 @@ flight and with four.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cpu_clock import machine_cpu_seconds  # noqa: E402  (a sibling module)
 
 from funsearch.runtime import ray_runtime  # noqa: E402
 
@@ -42,23 +43,10 @@ class Async:
         return value
 
 
-def cpu_seconds() -> float:
-    """CPU time of every process on the machine so far."""
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def measure(actor, calls: int, in_flight: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds) per call."""
     ray.get(actor.echo.remote(PAYLOAD))
-    cpu, started = cpu_seconds(), time.perf_counter()
+    cpu, started = machine_cpu_seconds(), time.perf_counter()
     pending = []
     for _ in range(calls):
         pending.append(actor.echo.remote(PAYLOAD))
@@ -66,7 +54,7 @@ def measure(actor, calls: int, in_flight: int) -> tuple[float, float]:
             ray.get(pending.pop(0))
     ray.get(pending)
     wall = time.perf_counter() - started
-    return wall / calls, (cpu_seconds() - cpu) / calls
+    return wall / calls, (machine_cpu_seconds() - cpu) / calls
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from cpu_clock import pool_cpu  # noqa: E402  (a sibling module)
+
 from sandbox import isolation  # noqa: E402
 from sandbox.pool import Limits, SandboxPool  # noqa: E402
 
@@ -94,28 +96,6 @@ def own_and_children_cpu() -> float:
     """This process and its reaped children (bare forks, fresh interpreters)."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
-
-
-def pool_cpu(pool: SandboxPool) -> Callable[[], float]:
-    """The host process, plus every process under the pool's workers (bwrap, the
-    worker, its children; a reaped child counts in its parent's children time)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def cpu() -> float:
-        total = own_cpu()
-        pending = list(pool.worker_pids())
-        while pending:
-            pid = pending.pop()
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(value) for value in fields[11:15]) / tick
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pending += [int(c) for c in (task / "children").read_text().split()]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-        return total
-
-    return cpu
 
 
 def in_process(spec_path: Path) -> Callable[[], int]:
@@ -204,9 +184,9 @@ def measure(spec_path: Path, args: argparse.Namespace) -> None:
     for level, pool in pools.items():
         for _ in range(4 * cores):  # every worker builds the input set
             one_at_a_time(pool)()
-        modes[f"(b) pool, {level}, one at a time"] = (one_at_a_time(pool), pool_cpu(pool))
+        modes[f"(b) pool, {level}, one at a time"] = (one_at_a_time(pool), pool_cpu(pool, own_cpu))
         busy = all_busy(pool, 10 * cores)
-        modes[f"(b) pool, {level}, {cores} workers busy"] = (busy, pool_cpu(pool))
+        modes[f"(b) pool, {level}, {cores} workers busy"] = (busy, pool_cpu(pool, own_cpu))
     modes["(c) subprocess.run per evaluation"] = (fresh_python(spec_path), own_and_children_cpu)
     # Rounds interleave the modes, so a change in the machine's load (it is
     # shared) hits them all alike; each mode's figure is its median round.

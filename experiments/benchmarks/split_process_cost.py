@@ -35,13 +35,14 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from cpu_clock import pool_cpu  # noqa: E402  (a sibling module)
 
 from funsearch import spec as spec_module  # noqa: E402
 from sandbox import isolation  # noqa: E402
@@ -127,27 +128,6 @@ def count_calls(problem: spec_module.Specification, input_set: str) -> int:
     finally:
         setattr(module, name, original)
     return count[0]
-
-
-def pool_cpu(pool: SandboxPool) -> Callable[[], float]:
-    """CPU seconds of every process under the pool's workers (a reaped child
-    counts in its parent's children time)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def cpu() -> float:
-        total, pending = 0.0, list(pool.worker_pids())
-        while pending:
-            pid = pending.pop()
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(value) for value in fields[11:15]) / tick
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pending += [int(child) for child in (task / "children").read_text().split()]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-        return total
-
-    return cpu
 
 
 def median_interval(values: list[float], resamples: int = 4000) -> tuple[float, float, float]:

@@ -33,6 +33,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from cpu_clock import machine_cpu_seconds  # noqa: E402  (a sibling module)
+
 from funsearch import prompt  # noqa: E402
 from funsearch.config import SamplerConfig  # noqa: E402
 
@@ -44,24 +46,11 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_ST
            "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def cpu_seconds() -> float:
-    """CPU time of every process on the machine so far (as ray_call_cost.py)."""
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def idle_cpu(seconds: float = 5.0) -> float:
     """CPUs busy on the machine while nothing is asked of the engine."""
-    before, started = cpu_seconds(), time.monotonic()
+    before, started = machine_cpu_seconds(), time.monotonic()
     time.sleep(seconds)
-    return (cpu_seconds() - before) / (time.monotonic() - started)
+    return (machine_cpu_seconds() - before) / (time.monotonic() - started)
 
 
 def queries(count: int) -> list[prompt.Query]:
