@@ -302,18 +302,23 @@ class ConfigWarning(UserWarning):
     """A setting that is valid but does nothing where it is (funsearch/preflight.py)."""
 
 
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is one `error` naming it."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except tomllib.TOMLDecodeError as decode_error:
+        raise error(f"{path}: not valid TOML: {decode_error}") from None
+
+
 def load(path: str | Path, **overrides: Any) -> ExperimentConfig:
     """Reads an experiment TOML file. `overrides` are dotted keys
     ("scheduler.budget.samples", "samplers.0.temperature" or by the sampler's
     name, "samplers.coder.temperature") applied before validation; an error
     in one names it as set on the command line."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: experiment file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "experiment file", ConfigError)
     overridden = apply_overrides(data, overrides)
     data.setdefault("base_dir", str(path.resolve().parent))
     _resolve_sampler_paths(data, Path(data["base_dir"]))

@@ -23,14 +23,13 @@ forbids unknown keys, and errors name the file and the key.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from funsearch import config as config_module
-from funsearch.config import ConfigError, ExperimentConfig
+from funsearch.config import ConfigError, ExperimentConfig, read_toml
 from funsearch.study.observe import DEFAULT_OCTAVES
 
 
@@ -111,12 +110,7 @@ class StudyFile(_Strict):
 def load(path: str | Path) -> StudyFile:
     """Reads STUDY.toml and checks that every arm's experiment loads."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StudyError(f"{path}: study file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise StudyError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "study file", StudyError)
     data.setdefault("base_dir", str(path.resolve().parent))
     try:
         study = StudyFile.model_validate(data)
