@@ -4,7 +4,7 @@
 
 1. A corpus from the offline proposer's TSP searches (funsearch/models/corpus.py).
 2. Three models trained on it on the CPU, ~0.2M to ~4.5M parameters, each
-   within its minutes (funsearch/models/train.py).
+   for the same epochs within its CPU-minutes (funsearch/models/train.py).
 3. TSP50 searches at equal compute (`cpu_hours`: CPU-seconds of proposals plus
    evaluations) from experiments/sampler_sizes_cpu/: each size alone on a vLLM
    CPU engine, the offline proposer alone, UCB and Thompson over all four;
@@ -49,20 +49,22 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_ST
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
-    """How big the study is: corpus searches, training minutes per size, run budgets."""
+    """How big the study is: corpus searches, training epochs and CPU-minutes per
+    size (whichever ends first), run budgets."""
 
     corpus_samples: int
     corpus_searches: int
-    minutes: dict[str, float]
+    epochs: int
+    cpu_minutes: dict[str, float]
     cpu_hours: float
     wall: str
     seeds: int
     page: Path
 
 
-FULL = Scale(2000, 3, {"small": 2, "medium": 4, "large": 6}, 0.015, "3m", 3,
+FULL = Scale(2000, 3, 3, {"small": 10, "medium": 20, "large": 60}, 0.04, "5m", 3,
              REPO / "experiments" / "results" / "sampler_sizes.md")
-QUICK = Scale(150, 1, {"small": 0.3, "medium": 0.3, "large": 0.3}, 0.001, "2m", 1,
+QUICK = Scale(150, 1, 1, {"small": 0.6, "medium": 0.6, "large": 0.6}, 0.001, "2m", 1,
               REPO / "runs" / "sampler-sizes-quick" / "sampler_sizes.md")
 
 
@@ -101,10 +103,11 @@ def train_models(work: Path, corpus: Path, scale: Scale) -> dict[str, Path]:
     for size in SIZES:
         out = models[size] = work / "models" / size
         if not (out / "training.json").exists():
-            step(f"model {size}: training for {scale.minutes[size]} min")
+            step(f"model {size}: training {scale.epochs} epochs, at most "
+                 f"{scale.cpu_minutes[size]} CPU-minutes")
             timed(work, f"model {size}", "-m", "funsearch.models.train", str(corpus), str(out),
-                  "--size", size,
-                   "--minutes", str(scale.minutes[size]))
+                  "--size", size, "--epochs", str(scale.epochs),
+                  "--cpu-minutes", str(scale.cpu_minutes[size]))
     return models
 
 
@@ -179,8 +182,10 @@ def write_page(work: Path, runs: dict[str, list[Path]], models: dict[str, Path],
         findings=report.findings(figures), seeds=scale.seeds, cpu_hours=scale.cpu_hours,
         cpu_seconds=scale.cpu_hours * 3600, png=page.with_suffix(".png").name, stem=page.stem,
         models=report.markdown(
-            ["size", "parameters", "minutes", "steps", "epochs", "valid loss"],
-            [[size, f"{t['parameters']:,}", f"{t['seconds'] / 60:.1f}", str(t["steps"]),
+            ["size", "parameters", "CPU-minutes", "wall minutes", "steps", "epochs",
+             "valid loss"],
+            [[size, f"{t['parameters']:,}", f"{t.get('cpu_seconds', 0) / 60:.1f}",
+              f"{t['seconds'] / 60:.1f}", str(t["steps"]),
               str(t["epochs"]), f"{t['valid_loss']:.3f}"] for size, t in zip(SIZES, trained,
                                                                            strict=True)]),
         sizes=report.markdown(report.TABLE_HEADER, report.size_table(figures)),

@@ -1,16 +1,19 @@
 """Train a small code model on a corpus (funsearch/models/corpus.py), on the CPU.
 
-    python -m funsearch.models.train CORPUS OUT --size small|medium|large [--minutes M]
+    python -m funsearch.models.train CORPUS OUT --size small|medium|large \
+        [--epochs E] [--cpu-minutes M]
 
 The model is build.py's Llama with a byte-level BPE tokenizer trained on the
 corpus's own texts, so TSP heuristics take few tokens. It learns the
 completions of improvement records (the prompt is context, not a target: a
 sampler is only ever asked to continue it) and whole valid programs, until
-the time limit or `--epochs`, whichever comes first: on 2 cores a larger
-model sees fewer texts in the same minutes, which is the trade-off a
-sampler-size study measures. Validation loss (per completion token, on the
-corpus's valid split) is measured along the way and at the end; OUT is a model
-folder vLLM and transformers load, with `training.json` and `loss.png`.
+`--epochs` or the CPU-time limit, whichever comes first. The limit is the
+process's CPU time (all torch threads), not wall time, so a model trained on a
+busy machine sees the same texts as on an idle one: a larger model costs more
+CPU per text, which is the trade-off a sampler-size study measures.
+Validation loss (per completion token, on the corpus's valid split) is
+measured along the way and at the end; OUT is a model folder vLLM and
+transformers load, with `training.json` and `loss.png`.
 
 torch and transformers are imported only here, when training.
 """
@@ -32,8 +35,8 @@ from funsearch.models import corpus as corpus_module
 
 # Sizes of the study: ~0.18M, ~0.69M and ~4.5M parameters (25x) with a
 # 1024-token vocabulary (head sizes 32 and 64, which vLLM's CPU attention
-# supports); "tiny" is the smoke test's. Small enough to learn something in
-# minutes on 2 shared cores.
+# supports); "tiny" is the smoke test's. Small enough for a few epochs in
+# CPU-minutes (small) to CPU-tens-of-minutes (large) on 2 cores.
 SIZES = {
     "tiny": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=512, max_positions=2048),
     "small": build_module.ModelSpec(layers=1, hidden=64, heads=2, vocab=1024, max_positions=2048),
@@ -51,7 +54,8 @@ class TrainSettings:
     """How long and how fast a model learns.
 
     Attributes:
-      minutes: wall-time limit of the training loop (evaluations included).
+      cpu_minutes: CPU-time limit of the training loop (evaluations included;
+        2 threads busy for a wall minute are 2 CPU-minutes).
       epochs: at most this many passes over the training split.
       batch: texts per optimiser step. lr: peak learning rate (linear warm-up
         over `warmup` steps, then cosine decay over the expected steps).
@@ -64,8 +68,8 @@ class TrainSettings:
       threads: torch's CPU threads.
     """
 
-    minutes: float = 5.0
-    epochs: int = 20
+    cpu_minutes: float = 10.0
+    epochs: int = 3
     batch: int = 8
     lr: float = 2e-3
     warmup: int = 20
@@ -170,40 +174,46 @@ def _texts(records: list[corpus_module.Record]) -> list[str]:
 
 def _loop(model, train_set: list[Example], valid_set: list[Example], pad_id: int,
           settings: TrainSettings, progress: bool) -> dict:
-    """Optimiser steps until the time limit or the epochs; the losses seen."""
+    """Optimiser steps until the epochs or the CPU-time limit; the losses seen.
+
+    Curves hold (step, CPU seconds, loss). Validation runs at even fractions of
+    the training, whichever of epochs and CPU time is nearer its end."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     rng = random.Random(settings.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     per_epoch = math.ceil(len(train_set) / settings.batch)
-    limit, started = settings.minutes * 60, time.monotonic()
+    total_steps = settings.epochs * per_epoch
+    limit, cpu_start, wall_start = settings.cpu_minutes * 60, time.process_time(), time.monotonic()
     steps, train_curve, valid_curve, epochs = 0, [], [], 0
-    next_eval = limit / (settings.evals + 1)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                TextColumn("step {task.fields[step]} loss {task.fields[loss]}"))
     with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task(f"training {model.num_parameters():,} params", total=limit,
+        task = bar.add_task(f"training {model.num_parameters():,} params", total=1.0,
                             step=0, loss="-")
-        while epochs < settings.epochs and (elapsed := time.monotonic() - started) < limit:
+        used = 0.0
+        while epochs < settings.epochs and used < limit:
             for batch in batches(train_set, settings.batch, rng):
-                expected = max(per_epoch, _expected_steps(steps, elapsed, limit))
+                expected = min(total_steps, _expected_steps(steps, used, limit))
                 _set_lr(optimiser, settings, steps, expected)
                 loss = _step(model, optimiser, batch, pad_id)
                 steps += 1
-                elapsed = time.monotonic() - started
-                train_curve.append((steps, elapsed, loss))
-                if elapsed >= next_eval and len(valid_curve) < settings.evals:
+                used = time.process_time() - cpu_start
+                train_curve.append((steps, used, loss))
+                done = min(1.0, max(used / limit, steps / total_steps))
+                if done >= (len(valid_curve) + 1) / (settings.evals + 1) and \
+                        len(valid_curve) < settings.evals:
                     subset = valid_set[:settings.valid_texts]
-                    valid_curve.append((steps, elapsed, validation_loss(
+                    valid_curve.append((steps, used, validation_loss(
                         model, subset, pad_id, settings.batch)))
-                    next_eval += limit / (settings.evals + 1)
-                bar.update(task, completed=min(elapsed, limit), step=steps, loss=f"{loss:.3f}")
-                if elapsed >= limit:
+                bar.update(task, completed=done, step=steps, loss=f"{loss:.3f}")
+                if used >= limit:
                     break
             epochs += 1
     return {"steps": steps, "epochs": round(steps / max(per_epoch, 1), 3),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": round(time.monotonic() - wall_start, 1),
+            "cpu_seconds": round(time.process_time() - cpu_start, 1),
             "train_curve": train_curve, "valid_curve": valid_curve}
 
 
@@ -220,9 +230,9 @@ def batches(train_set: list[Example], size: int, rng: random.Random) -> list[lis
     return out
 
 
-def _expected_steps(steps: int, elapsed: float, limit: float) -> int:
-    """Steps the time limit allows at the pace so far (for the learning-rate schedule)."""
-    return int(steps * limit / elapsed) if steps and elapsed > 0 else 10**9
+def _expected_steps(steps: int, used: float, limit: float) -> int:
+    """Steps the CPU-time limit allows at the pace so far (for the learning-rate schedule)."""
+    return int(steps * limit / used) if steps and used > 0 else 10**9
 
 
 def _set_lr(optimiser, settings: TrainSettings, step: int, total: int) -> None:
@@ -288,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = dataclasses.replace(SIZES[args.size], seed=settings.seed)
     report = train(args.corpus, args.out, spec, settings)
     print(f"{args.out}: {report['parameters']:,} parameters, {report['steps']} steps "
-          f"({report['epochs']} epochs) in {report['seconds']} s, "
+          f"({report['epochs']} epochs) in {report['seconds']} s "
+          f"({report['cpu_seconds']} CPU-s), "
           f"valid loss {report['valid_loss']:.3f}")
     return 0
 

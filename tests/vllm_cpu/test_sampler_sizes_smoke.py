@@ -42,7 +42,7 @@ def test_corpus_prompts_are_the_vllm_sampler_s_and_completions_improve(tiny_corp
 
 
 def test_two_trained_sizes_search_through_the_vllm_sampler_and_compare(tiny_corpus, tmp_path):
-    settings = train.TrainSettings(minutes=0.1, evals=1, valid_texts=4, batch=4, max_tokens=512)
+    settings = train.TrainSettings(cpu_minutes=0.2, evals=1, valid_texts=4, batch=4, max_tokens=512)
     models, reports = {}, {}
     for size in ("tiny", "small"):
         models[size] = tmp_path / "models" / size
