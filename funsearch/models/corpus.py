@@ -56,7 +56,9 @@ def search_config(seed: int, samples: int, out: Path) -> config_module.Experimen
     """The quick start's search, inline, on the training inputs only."""
     return config_module.load(EXPERIMENT, **{
         "seed": seed, "out": str(out), "name": f"corpus-{seed}", "runtime.kind": "inline",
-        "problem.holdout": [], "scheduler.budget.samples": samples})
+        "problem.holdout": [], "scheduler.budget.samples": samples,
+        # One prompt at a time: registrations in a fixed order, so the seed decides all.
+        "scheduler.max_in_flight": 1, "scheduler.balance": False, "evaluator.workers": 1})
 
 
 def records_of_run(run_dir: Path, preface: str, function_name: str) -> Iterator[Record]:
