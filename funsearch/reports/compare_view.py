@@ -78,12 +78,14 @@ def run_rows(comparison: Comparison) -> list[list[str]]:
         flag = comparison.flagged.get(index)
         rows.append([run.name, comparison.group_of(index), fmt(run.seed),
                      "running?" if run.running else "ended", str(run.samples),
-                     fmt_seconds(run.wall), f"{run.gpu_seconds / 3600:.3g}", fmt(run.best_score),
+                     fmt_seconds(run.wall), f"{run.gpu_seconds / 3600:.3g}",
+                     f"{run.cpu_seconds / 3600:.3g}", fmt(run.best_score),
                      "differs: " + ", ".join(flag) if flag else ""])
     return rows
 
 
-RUN_COLUMNS = ("run", "group", "seed", "status", "samples", "wall", "GPU-h", "best", "flag")
+RUN_COLUMNS = ("run", "group", "seed", "status", "samples", "wall", "GPU-h", "CPU-h", "best",
+               "flag")
 
 
 def excluded_lines(report: Report) -> list[str]:

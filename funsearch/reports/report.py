@@ -117,7 +117,9 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
     for label, value in config_summary(run.config):
         head.add_row(label, value)
     head.add_row("progress", f"{run.samples} samples in {fmt_seconds(run.wall)}, "
-                             f"{run.gpu_seconds / 3600:.3g} GPU-hours, ${run.usd:.2f}, "
+                             f"{run.gpu_seconds / 3600:.3g} GPU-hours, " + (
+                                 f"{run.cpu_seconds / 3600:.3g} CPU-hours of models, "
+                                 if run.cpu_seconds else "") + f"${run.usd:.2f}, "
                              f"{fmt_seconds(run.evaluation_seconds)} in the sandbox" + (
                                  f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"
                                  if run.evaluation_cpu_seconds else ""))
@@ -219,7 +221,7 @@ def _outcome_table(run: RunData) -> Table:
 def _sampler_table(run: RunData) -> Table:
     table = Table(title="per sampler", title_justify="left")
     columns = ("sampler", "samples", "valid", "latency (median)", "prompt tok", "completion tok",
-               "GPU-h", "USD", "improvements", "per 1k samples", "errors")
+               "GPU-h", "CPU-h", "USD", "improvements", "per 1k samples", "errors")
     for column in columns:
         table.add_column(column, justify="left" if column == "sampler" else "right")
     for name, stats in sorted(run.samplers.items()):
@@ -228,7 +230,8 @@ def _sampler_table(run: RunData) -> Table:
         rate = stats.valid_rate
         table.add_row(name, str(stats.samples), "-" if rate is None else f"{100 * rate:.1f}%",
                       latency, str(stats.prompt_tokens), str(stats.completion_tokens),
-                      f"{stats.gpu_seconds / 3600:.3g}", f"{stats.usd:.2f}",
+                      f"{stats.gpu_seconds / 3600:.3g}", f"{stats.cpu_seconds / 3600:.3g}",
+                      f"{stats.usd:.2f}",
                       str(stats.improvements),
                       f"{1000 * stats.improvements / stats.samples:.1f}" if stats.samples
                       else "-", str(stats.errors))

@@ -65,6 +65,7 @@ class SamplerStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     gpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # a model on CPUs: cores x busy share
     usd: float = 0.0
     outcomes: Counter = dataclasses.field(default_factory=Counter)
     improvements: int = 0
@@ -91,6 +92,7 @@ class RunData:
     samples: int = 0
     compute: float = 0.0  # the scheduler's compute seconds (see UNITS)
     gpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # proposals of models on CPUs (vllm replicas without GPUs)
     usd: float = 0.0
     evaluation_seconds: float = 0.0  # wall time in the sandbox
     evaluation_cpu_seconds: float = 0.0  # where the log has it
@@ -295,13 +297,17 @@ class _Folder:
     def _sample(self, event: events.Sample) -> None:
         run, stats = self.run, self._sampler(event.sampler)
         gpu, usd = number(event.gpu_seconds) or 0.0, number(event.usd) or 0.0
+        cpu = number(event.cpu_seconds) or 0.0
         run.samples += 1
         request = max(1, int(number(event.request) or 1))
-        run.compute += gpu if gpu > 0 else (number(event.latency) or 0.0) / request
+        # As scheduling/budget.proposal_seconds charges it: GPU, else CPU, else time.
+        run.compute += gpu or cpu or (number(event.latency) or 0.0) / request
         run.gpu_seconds += gpu
+        run.cpu_seconds += cpu
         run.usd += usd
         stats.samples += 1
         stats.gpu_seconds += gpu
+        stats.cpu_seconds += cpu
         stats.usd += usd
         if (latency := number(event.latency)) is not None:
             stats.latencies.append(latency)

@@ -22,12 +22,14 @@ from rich.console import Console
 
 from funsearch import runlog
 from funsearch.reports import compare, compare_view, report, rundata, stats
+from funsearch.scheduling import budget
 
 T0 = 1000.0
 
 
 def write_run(path, seed=0, sampler="small", model="", policy="round_robin", samples=20,
-              seconds_per_sample=1.0, gpu_seconds=36.0, registrations=(), duplicates=(0,),
+              seconds_per_sample=1.0, gpu_seconds=36.0, cpu_seconds=None, registrations=(),
+              duplicates=(0,),
               rejections=(1,), islands=1, resets=(), end=True, problem=None, settings=None,
               spec="problems/tsp.py", **config_changes):
     """A run directory. registrations: (sample index, score, parent ids) with
@@ -68,7 +70,8 @@ def write_run(path, seed=0, sampler="small", model="", policy="round_robin", sam
         prompt = list(by_sample[index][1]) if index in by_sample else [0]
         event(t, "sample", sample=index, sampler=sampler, island=0, epoch=0, parents=prompt,
               latency=0.25 * (index % 2 + 1), prompt_tokens=100, completion_tokens=50,
-              gpu_seconds=gpu_seconds)
+              gpu_seconds=gpu_seconds,
+              **({} if cpu_seconds is None else {"cpu_seconds": cpu_seconds}))
         if index in by_sample:
             score, parents = by_sample[index]
             event(t, "evaluation", sample=index, sampler=sampler, hash=f"h{index}",
@@ -230,6 +233,18 @@ def test_outcomes_improvements_and_sampler_costs_are_counted(tmp_path):
     assert (small.samples, small.prompt_tokens, small.completion_tokens) == (20, 2000, 1000)
     assert small.gpu_seconds == pytest.approx(720.0) and small.improvements == 2
     assert np.mean(small.latencies) == pytest.approx(0.375)
+
+
+def test_a_model_on_cpus_is_charged_its_cpu_seconds_as_the_scheduler_charges_it(tmp_path):
+    run = rundata.read_run(write_run(tmp_path / "r", gpu_seconds=0.0, cpu_seconds=9.0,
+                                     registrations=[(4, 1.0, [0])]))
+    proposal = budget.proposal_seconds(budget.Cost(seconds=0.25, cpu_seconds=9.0))
+    evaluations = 18 * 0.5  # every sample but the duplicate and the rejection
+    assert run.compute == pytest.approx(20 * proposal + evaluations) == pytest.approx(189.0)
+    assert run.cpu_seconds == run.samplers["small"].cpu_seconds == pytest.approx(180.0)
+    text = rendered(report.show, run)
+    assert "0.05 CPU-hours of models" in text
+    assert re.search(r"small\s+│\s+20\s+│.*│\s+0\s+│\s+0.05\s+│\s+0.00\s+│", text)
 
 
 def test_show_prints_lineage_outcomes_and_samplers_and_resets_empty_an_island(tmp_path):
