@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from funsearch.config import ConfigError
 
 _WATCHDOG = Path(__file__).with_name("ray_watchdog.py")
 _POLL = 0.25  # seconds between looks at the actors' placement
+_PROBE_TIMEOUT = 10.0  # seconds to wait for a joined cluster's address to answer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,7 @@ def connect(address: str = "", num_cpus: int | None = None) -> Connection:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address:
+        _probe(address)
         try:
             ray.init(address=address, **quiet)
         except ConnectionError as error:
@@ -97,6 +100,24 @@ def connect(address: str = "", num_cpus: int | None = None) -> Connection:
     if watchdog is not None:
         _tell_watchdog(watchdog, _session_dir())
     return connection
+
+
+def _probe(address: str, timeout: float = _PROBE_TIMEOUT) -> None:
+    """Fails at once when nothing answers at a "host:port" or "ray://host:port"
+    address: ray.init would retry the GCS connection for minutes without a word."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray finds the address itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = "timed out" if isinstance(error, TimeoutError) else (
+            error.strerror or str(error))
+        raise ConfigError(
+            f"runtime.address {address!r}: nothing answers at {host}:{port} ({reason} within "
+            f"{timeout:g} s). Is the cluster up (`ray status` on its head node), and is this "
+            "its GCS port (6379 unless `ray start --port` said otherwise; 10001 for "
+            "ray://)?") from None
 
 
 def _start_watchdog() -> subprocess.Popen | None:

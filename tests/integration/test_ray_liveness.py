@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 from funsearch import config as config_module
 from funsearch import experiment, runlog
 from funsearch.config import ConfigError
+from funsearch.runtime import ray_cluster as ray_cluster_module
 from tests.integration import proc_helpers
 
 ray = pytest.importorskip("ray")
@@ -121,6 +123,34 @@ def test_cli_on_a_cluster_without_room_prints_one_error_line(ray_cluster, tmp_pa
     assert " of 4 CPUs free" in lines[0]
     assert elapsed < 120
     assert [e["kind"] for e in _run_events(tmp_path)] == ["start_failed"]
+
+
+def test_cli_joining_an_address_where_nothing_answers_is_one_error_line(tmp_path):
+    # Before, ray.init retried the GCS connection for minutes without a word.
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "experiment.toml"
+    path.write_text(_toml(tmp_path, workers=1, samples=20))
+    result = subprocess.run(
+        [sys.executable, "-m", "funsearch.cli", "run", str(path), "--address",
+         f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: runtime.address '127.0.0.1:{port}': nothing answers at 127.0.0.1:{port} "
+        "(Connection refused within 10 s). Is the cluster up (`ray status` on its head node), "
+        "and is this its GCS port (6379 unless `ray start --port` said otherwise; 10001 for "
+        "ray://)?"]
+    assert [e["kind"] for e in _run_events(tmp_path)] == ["start_failed"]
+
+
+def test_an_address_that_answers_passes_the_probe():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        ray_cluster_module._probe(f"127.0.0.1:{server.getsockname()[1]}")
+        ray_cluster_module._probe(f"ray://127.0.0.1:{server.getsockname()[1]}")
+    ray_cluster_module._probe("auto")  # Ray finds that address itself
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
