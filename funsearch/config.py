@@ -377,10 +377,13 @@ def from_dict(data: dict[str, Any], source: str = "<config>",
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error, source, overridden)) from None
+        raise ConfigError(describe(error, source, overridden)) from None
 
 
-def _describe(error: ValidationError, source: str, overridden: set[str]) -> str:
+def describe(error: ValidationError, source: str, overridden: frozenset[str] | set[str] =
+             frozenset(), root: type[BaseModel] | None = None) -> str:
+    """One line per problem, naming the file and the key; an unknown key lists the
+    keys its table knows (of `root`'s models: an experiment by default)."""
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
@@ -389,7 +392,7 @@ def _describe(error: ValidationError, source: str, overridden: set[str]) -> str:
                for set_key in overridden):
             where = f"{source} (set on the command line)"
         if problem["type"] == "extra_forbidden":
-            known = ", ".join(known_keys(problem["loc"][:-1]))
+            known = ", ".join(known_keys(problem["loc"][:-1], root or ExperimentConfig))
             lines.append(f"{where}: unknown key '{key}' (known: {known})")
         elif problem["type"] == "missing":
             lines.append(f"{where}: missing key '{key}'")
@@ -398,17 +401,21 @@ def _describe(error: ValidationError, source: str, overridden: set[str]) -> str:
     return "\n".join(lines)
 
 
-def known_keys(loc: tuple[Any, ...] | list[Any]) -> list[str]:
-    """The keys of the table at `loc` (list indices skipped), as the models declare them."""
-    model: type[BaseModel] = ExperimentConfig
+def known_keys(loc: tuple[Any, ...] | list[Any],
+               root: type[BaseModel] | None = None) -> list[str]:
+    """The keys of the table at `loc` (list indices and a dict's own keys skipped),
+    as the models declare them."""
+    model: type[BaseModel] = root or ExperimentConfig
+    in_dict = False  # the last field was a dict of tables: this part is one of its keys
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or in_dict:
+            in_dict = False
             continue
         field = model.model_fields.get(str(part))
         inner = model_in(field.annotation) if field is not None else None
         if inner is None:
             return []
-        model = inner
+        model, in_dict = inner, typing.get_origin(field.annotation) is dict
     return [name for name, field in model.model_fields.items() if not field.exclude]
 
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from funsearch import config as config_module
-from funsearch.config import ConfigError, ExperimentConfig, read_toml
+from funsearch.config import ConfigError, ExperimentConfig, describe, read_toml
 from funsearch.study.observe import DEFAULT_OCTAVES
 
 
@@ -115,7 +115,7 @@ def load(path: str | Path) -> StudyFile:
     try:
         study = StudyFile.model_validate(data)
     except ValidationError as error:
-        raise StudyError(_describe(error, str(path))) from None
+        raise StudyError(describe(error, str(path), root=StudyFile)) from None
     for arm in study.arms:
         arm_config(study, arm, 1.0, seed=0, out=".")
     return study
@@ -139,16 +139,3 @@ def arm_config(study: StudyFile, arm: str, budget: float, seed: int, out: str,
         text = (str(error).replace("command line: ", "")
                 .replace("set on the command line", "set by the study"))
         raise StudyError(f"arm '{arm}' ({path}, with the study's overrides): {text}") from None
-
-
-def _describe(error: ValidationError, source: str) -> str:
-    lines = []
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        if problem["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'")
-        elif problem["type"] == "missing":
-            lines.append(f"{source}: missing key '{key}'")
-        else:
-            lines.append(f"{source}: key '{key}': {problem['msg']}")
-    return "\n".join(lines)

@@ -42,7 +42,18 @@ def test_a_mistyped_key_is_an_error_from_the_command_line(tmp_path, capsys):
     path = tmp_path / "STUDY.toml"
     path.write_text(study_text("[arms.a]\n[arms.b]\n", extra="budgett = 3"))
     assert cli.main(["study", str(path)]) == 2
-    assert "unknown key 'budgett'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {path}: unknown key 'budgett' (known: name, experiment, " in err
+    assert "budget, " in err
+
+
+def test_a_mistyped_key_in_an_arm_lists_the_keys_an_arm_knows(tmp_path):
+    path = tmp_path / "STUDY.toml"
+    path.write_text(study_text('[arms.a]\n[arms.b]\noverride = { "seed" = 1 }\n'))
+    known = ", ".join(studyfile.ArmFile.model_fields)
+    with pytest.raises(studyfile.StudyError) as raised:
+        studyfile.load(path)
+    assert str(raised.value) == f"{path}: unknown key 'arms.b.override' (known: {known})"
 
 
 def test_run_budgets_are_fractions_of_b(tmp_path):
