@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from funsearch import events
 from funsearch.outcomes import OUTCOMES
@@ -114,6 +115,11 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
     head.add_row("status", status_line(run))
     if run.start:
         head.add_row("isolation", str(run.start.isolation or "?"))
+    if run.start and run.start.split is not None:  # plain text: they name [evaluator] keys
+        head.add_row("scoring", Text(f"{run.start.scoring} (split "
+                                     f"{'on' if run.start.split else 'off'})"))
+        head.add_row("forgeable", Text(run.start.forgeable, style="yellow") if
+                     run.start.forgeable else "nothing but the program's own answers")
     for label, value in config_summary(run.config):
         head.add_row(label, value)
     head.add_row("progress", f"{run.samples} samples in {fmt_seconds(run.wall)}, "

@@ -247,6 +247,21 @@ def test_a_model_on_cpus_is_charged_its_cpu_seconds_as_the_scheduler_charges_it(
     assert re.search(r"small\s+│\s+20\s+│.*│\s+0\s+│\s+0.05\s+│\s+0.00\s+│", text)
 
 
+def test_show_says_who_scores_and_what_a_program_can_forge(tmp_path):
+    path = write_run(tmp_path / "r")
+    lines = (path / runlog.EVENTS).read_text().splitlines()
+    start = json.loads(lines[0])
+    forge = "everything: [evaluator] split = off runs the program beside the scorer"
+    lines[0] = json.dumps({**start, "split": False, "scoring": "the run function", "forgeable":
+                           forge})
+    (path / runlog.EVENTS).write_text("\n".join(lines) + "\n")
+    text = rendered(report.show, rundata.read_run(path))
+    assert re.search(r"scoring\s+the run function \(split off\)", text)
+    assert re.search(r"forgeable\s+" + re.escape(forge), text)  # [evaluator]: not markup
+    old = rendered(report.show, rundata.read_run(write_run(tmp_path / "old")))
+    assert "forgeable" not in old  # logs older than the fields: nothing claimed
+
+
 def test_show_prints_lineage_outcomes_and_samplers_and_resets_empty_an_island(tmp_path):
     path = write_run(tmp_path / "r", islands=2,
                      registrations=[(4, 1.0, [0]), (9, 2.0, [2]), (12, 3.0, [3])],
