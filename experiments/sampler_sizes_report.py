@@ -170,34 +170,58 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def plot(runs: list[RunFigures], path: Path) -> None:
-    """Left: held-out gap per arm (seeds as dots). Right: bandit shares over the budget."""
+    """Left: held-out gap per arm; middle: improvements per CPU-hour of each sampler
+    alone (means with 95% bootstrap intervals, seeds as dots). Right: bandit shares
+    over the budget."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.5))
     arms = _ordered({run.arm for run in runs})
-    for index, arm in enumerate(arms):
-        gaps = [run.holdout_gap for run in runs if run.arm == arm and run.holdout_gap is not None]
-        left.scatter([index] * len(gaps), gaps, alpha=0.6)
-        if gaps:
-            left.hlines(sum(gaps) / len(gaps), index - 0.3, index + 0.3)
-    left.set(xticks=range(len(arms)), xticklabels=arms, ylabel="held-out gap to LKH (%)",
+    _interval_panel(left, arms, {arm: [run.holdout_gap for run in runs if run.arm == arm]
+                                 for arm in arms})
+    left.set(ylabel="held-out gap to LKH (%)",
              title="best program's held-out gap (lower is better)")
+    singles = [arm for arm in arms if arm not in ("ucb", "thompson")]
+    _interval_panel(middle, singles, {arm: [_rate(run, arm) for run in runs if run.arm == arm]
+                                      for arm in singles})
+    middle.set(ylabel="improvements per CPU-hour", title="each sampler alone (higher is better)")
     fractions = [point / SHARE_POINTS for point in range(1, SHARE_POINTS + 1)]
+    colours = {name: f"C{index}" for index, name in enumerate(_ordered(
+        {name for run in runs for name in run.samplers}))}  # a sampler's colour in both
     for arm, style in (("ucb", "-"), ("thompson", "--")):
         group = [run for run in runs if run.arm == arm and len(run.shares) == SHARE_POINTS]
-        for name in sorted({name for run in group for name in run.samplers}):
+        for name in _ordered({name for run in group for name in run.samplers}):
             mean = [sum(run.shares[i].get(name, 0.0) for run in group) / len(group)
                     for i in range(SHARE_POINTS)]
-            right.plot(fractions, mean, style, label=f"{arm}: {name}")
+            right.plot(fractions, mean, style, color=colours[name], label=f"{arm}: {name}")
     right.set(xlabel="fraction of the compute budget", ylabel="share of compute so far",
               title="bandits: each sampler's share of the budget")
     right.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _interval_panel(axes, arms: list[str], values: dict[str, list[float | None]]) -> None:
+    """Seeds as dots, the mean as a bar with its 95% bootstrap interval."""
+    for index, arm in enumerate(arms):
+        known = [value for value in values[arm] if value is not None]
+        axes.scatter([index] * len(known), known, alpha=0.5, s=14)
+        interval = stats.bootstrap_mean(known)
+        if interval is not None:
+            axes.errorbar([index + 0.15], [interval.mean], fmt="o", color="black", capsize=4,
+                          yerr=[[interval.mean - interval.low], [interval.high - interval.mean]])
+    axes.set(xticks=range(len(arms)), xticklabels=arms)
+
+
+def _rate(run: RunFigures, name: str) -> float | None:
+    """Improvements per CPU-hour of one sampler in one run."""
+    figures = run.samplers.get(name)
+    return figures.improvements / figures.compute_hours if figures and figures.compute_hours \
+        else None
 
 
 def _ordered(arms: set[str]) -> list[str]:
@@ -223,15 +247,34 @@ def findings(runs: list[RunFigures]) -> str:
                          + ("within" if overlap else "outside") + f" the interval of {best}.")
     rates = {}
     for run in runs:
-        for name, figures in run.samplers.items():
-            if run.arm == name or run.arm == "mutation":
-                rates.setdefault(name, []).append(
-                    figures.improvements / figures.compute_hours if figures.compute_hours else 0)
+        for name in run.samplers:
+            if run.arm == name:
+                rates.setdefault(name, []).append(_rate(run, name) or 0.0)
     if rates:
         top = max(rates, key=lambda name: sum(rates[name]) / len(rates[name]))
         lines.append(f"- Most improvements per CPU-hour alone: **{top}** "
                      f"({interval_text(rates[top], 0)}).")
+    lines += _controller_findings(runs)
     return "\n".join(lines)
+
+
+def _controller_findings(runs: list[RunFigures]) -> list[str]:
+    """What the bandits and the balance controller did, in numbers."""
+    lines = []
+    for arm in ("ucb", "thompson"):
+        group = [run for run in runs if run.arm == arm and run.shares]
+        if not group:
+            continue
+        names = sorted({name for run in group for name in run.samplers})
+        final = {name: [run.shares[-1].get(name, 0.0) for run in group] for name in names}
+        top = max(names, key=lambda name: sum(final[name]))
+        limits = ", ".join(f"{name} {interval_text([r.limits.get(name) for r in group], 1)}"
+                           for name in names)
+        lines.append(f"- {arm} spent the most on **{top}** ({interval_text(final[top])} of "
+                     f"the compute); the balance controller's mean in-flight limits: {limits}; "
+                     f"evaluators busy {interval_text([r.utilization for r in group])} of "
+                     "the time.")
+    return lines
 
 
 def _interval(interval: stats.Interval) -> str:
