@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from funsearch import dotted
-from funsearch.config import ExperimentConfig, SamplerConfig, model_in
+from funsearch.config import ExperimentConfig, SamplerConfig
+from funsearch.config_errors import model_in
 from funsearch.reports.rundata import RunData
 
 ABSENT = "<absent>"  # a key a run's config does not have, and no model gives a default for

@@ -29,7 +29,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from funsearch import config as config_module
-from funsearch.config import ConfigError, ExperimentConfig, describe, read_toml
+from funsearch.config import ConfigError, ExperimentConfig, read_toml
+from funsearch.config_errors import describe
 from funsearch.study.observe import DEFAULT_OCTAVES
 
 
@@ -115,7 +116,7 @@ def load(path: str | Path) -> StudyFile:
     try:
         study = StudyFile.model_validate(data)
     except ValidationError as error:
-        raise StudyError(describe(error, str(path), root=StudyFile)) from None
+        raise StudyError(describe(error, str(path), StudyFile)) from None
     for arm in study.arms:
         arm_config(study, arm, 1.0, seed=0, out=".")
     return study
