@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from funsearch import runlog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,9 @@ def _experiment(tmp_path: Path, model: Path) -> Path:
     return path
 
 
+# Ray's start and the engine's on 2 busy cores can take minutes: the run's own
+# time limit (600 s) decides, not the suite's default of 300 s.
+@pytest.mark.timeout(600 + 60)
 def test_funsearch_run_with_a_vllm_sampler_on_ray(model_dir, tmp_path):
     experiment = _experiment(tmp_path, model_dir)
     result = subprocess.run(
