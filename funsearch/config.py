@@ -258,11 +258,14 @@ class RuntimeConfig(_Strict):
     placement_timeout: how long Ray may take to find room for the run's actors
       before the run stops with a message naming what is missing (a cluster
       that adds nodes on demand needs the time it takes to add one). Starting
-      a placed actor (loading a model) is not counted."""
+      a placed actor (loading a model) is not counted.
+    start_timeout: how long placed actors may take to start (a replica loading
+      its model) before the run stops naming the ones still starting."""
 
     kind: Literal["inline", "ray"] = "ray"
     address: str = ""
     placement_timeout: Duration = Field(30.0, gt=0)
+    start_timeout: Duration = Field(300.0, gt=0)
 
 
 class ExperimentConfig(_Strict):

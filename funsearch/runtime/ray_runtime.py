@@ -46,9 +46,6 @@ from funsearch.samplers.base import Sampler
 # CPUs a sampler without GPUs reserves: proposing is light next to evaluating,
 # and a whole CPU each would leave none for the evaluators on a laptop.
 _SAMPLER_CPUS = 0.1
-# How long placed actors may take to start (load a model) before the run
-# gives up with a message; placement has its own, shorter, runtime.placement_timeout.
-_READY_TIMEOUT = 300.0
 # How long evaluator actors may take to close their sandbox pools.
 _CLOSE_TIMEOUT = 10.0
 # Programs per evaluator call, in rounds of the actor's workers. An actor call
@@ -245,16 +242,23 @@ class RayBackend:
 
     def _wait_ready(self, config: ExperimentConfig, actors: list[tuple[Demand, Any]]) -> str:
         """Waits for Ray to place the actors (runtime.placement_timeout), then
-        for them to start; the first evaluator's isolation. A failure is a
-        ConfigError with the reason, never a wait without end."""
+        for them to start (runtime.start_timeout); the first evaluator's
+        isolation. A failure is a ConfigError with the reason, never a wait
+        without end."""
         calls = [actor.ready.remote() for _, actor in actors]
         self._ready_calls = calls
         wait_placed(actors, calls, config.runtime.placement_timeout, _needs(config))
+        limit = config.runtime.start_timeout
         try:
-            return ray.get(calls, timeout=_READY_TIMEOUT)[0]
+            return ray.get(calls, timeout=limit)[0]
         except GetTimeoutError:
-            raise ConfigError(f"Ray placed the run's actors, but they did not start within "
-                              f"{_READY_TIMEOUT:.0f} s") from None
+            done, _ = ray.wait(calls, num_returns=len(calls), timeout=0)
+            waiting = [demand.label for (demand, _), call in zip(actors, calls, strict=True)
+                       if call not in done]
+            raise ConfigError(
+                f"Ray placed the run's actors, but {', '.join(waiting)} did not start within "
+                f"{limit:g} s (runtime.start_timeout: loading a large model, or a machine "
+                "busy with other work, may need longer)") from None
         except RayActorError as error:
             raise ConfigError(f"a Ray actor failed to start: {describe(error)}") from None
 

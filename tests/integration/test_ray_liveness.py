@@ -97,6 +97,20 @@ def test_unplaceable_evaluator_ends_the_run_naming_what_is_missing(ray_cluster, 
     assert event["reason"] == message
 
 
+def test_actors_that_do_not_start_in_time_are_named(ray_cluster, tmp_path):
+    # No actor starts within 10 ms: a worker process imports funsearch first,
+    # and an evaluator starts its sandbox pool.
+    config = config_module.from_dict(_experiment(tmp_path, start_timeout="0.01s"))
+    with pytest.raises(ConfigError) as raised:
+        experiment.run(config)
+    message = str(raised.value)
+    assert message.startswith("Ray placed the run's actors, but evaluator actor 1 of 1"), message
+    assert message.endswith("did not start within 0.01 s (runtime.start_timeout: loading a "
+                            "large model, or a machine busy with other work, may need longer)")
+    (event,) = [e for e in _run_events(tmp_path) if e["kind"] == "start_failed"]
+    assert event["reason"] == message
+
+
 def test_instance_too_small_for_the_run_is_an_error_before_any_actor(ray_cluster, tmp_path):
     config = config_module.from_dict(_experiment(tmp_path, workers=5))
     with pytest.raises(ConfigError, match="the Ray instance cannot hold this run: the run's "
