@@ -14,8 +14,10 @@ named after the driver's pid (`session_<date>_<pid>` in Ray's temp directory).
 
 A process of the session is one with a file open in the session directory
 (Ray's processes all keep their logs open there) that is Ray's: a `ray::`
-worker or agent, or a program of the Ray package. A user's `tail -f` of a
-Ray log is left alone. Standard library only, run with `python -I`: it
+worker or agent, or a program of the Ray package -- or one whose stdout or
+stderr is a session log: what a worker started (a vLLM engine renames itself
+`VLLM::EngineCore` and outlives a killed actor). A user's `tail -f` of a Ray
+log is left alone. Standard library only, run with `python -I`: it
 starts in milliseconds and stays small.
 """
 
@@ -68,8 +70,11 @@ def session_processes(session: str, ray_dir: str) -> list[int]:
     prefix = session.rstrip("/") + "/"
     found = []
     for name in os.listdir("/proc"):
-        if name.isdigit() and _is_ray(int(name), ray_dir) and _holds(int(name), prefix):
-            found.append(int(name))
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if (_is_ray(pid, ray_dir) and _holds(pid, prefix)) or _writes_log(pid, prefix):
+            found.append(pid)
     return found
 
 
@@ -80,6 +85,17 @@ def _is_ray(pid: int, ray_dir: str) -> bool:
     except OSError:
         return False
     return command.startswith(b"ray::") or ray_dir.encode() + b"/" in command
+
+
+def _writes_log(pid: int, prefix: str) -> bool:
+    """Whether the process's stdout or stderr is a file in the session: a worker's child."""
+    for descriptor in (1, 2):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}").startswith(prefix):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _holds(pid: int, prefix: str) -> bool:
