@@ -26,7 +26,7 @@ class SamplerFigures:
     """One sampler in one run: what the table needs."""
 
     samples: int = 0
-    proposal_seconds: float = 0.0  # CPU-seconds of its proposals (request seconds: mutation)
+    proposal_seconds: float = 0.0  # CPU-seconds of its proposals
     evaluation_seconds: float = 0.0
     improvements: int = 0
     valid_rate: float | None = None

@@ -207,8 +207,8 @@ class SchedulerConfig(_Strict):
     """policy: which sampler serves the next prompt: `fixed` (a draw with
       `weights`), `round_robin`, or the cost-aware bandits `ucb` and `thompson`
       (most improvements per unit of `cost`; see funsearch/scheduling/policies.py).
-    cost: the bandits' unit: "compute" (GPU-seconds, or request seconds without
-      GPUs, plus evaluation seconds), "gpu_seconds", "seconds" (request seconds
+    cost: the bandits' unit: "compute" (GPU-seconds, else CPU-seconds, else
+      request seconds, plus evaluation seconds), "gpu_seconds", "seconds" (request seconds
       only), "usd", "samples"; "auto" is the budget's unit (see budget.cost_unit).
     min_pulls: samples of each sampler before a bandit judges it.
     discount: the bandits' memory: a sample of average cost multiplies their

@@ -124,7 +124,7 @@ def show(run: RunData, console: Console, top: int = 3, best_rows: int = 12) -> N
         head.add_row(label, value)
     head.add_row("progress", f"{run.samples} samples in {fmt_seconds(run.wall)}, "
                              f"{run.gpu_seconds / 3600:.3g} GPU-hours, " + (
-                                 f"{run.cpu_seconds / 3600:.3g} CPU-hours of models, "
+                                 f"{run.cpu_seconds / 3600:.3g} CPU-hours of proposals, "
                                  if run.cpu_seconds else "") + f"${run.usd:.2f}, "
                              f"{fmt_seconds(run.evaluation_seconds)} in the sandbox" + (
                                  f" ({run.evaluation_cpu_seconds:.0f} CPU-seconds)"

@@ -248,12 +248,14 @@ def test_no_child_is_its_parent_again_and_no_child_at_all_is_said(name):
         assert not rejected  # what is returned is wrapped: np.sqrt(...), ... + saturation
 
 
-def test_samples_are_bodies_named_after_the_sampler_with_a_latency():
+def test_samples_are_bodies_named_after_the_sampler_with_a_latency_and_cpu_share():
     query = query_of("tsp")
     samples = sampler().sample(query, 3)
     assert len(samples) == 3 and sampler().sample(query, 0) == []
     for sample in samples:
         assert sample.sampler == "gp" and sample.latency > 0
+        # its thread's CPU time, shared: never more than the request's wall time
+        assert 0 < sample.cpu_seconds and 3 * sample.cpu_seconds <= sample.latency + 1e-3
         lines = [line for line in sample.text.splitlines() if line.strip()]
         assert all(line.startswith("    ") for line in lines)
         assert "def " not in sample.text

@@ -243,7 +243,7 @@ def test_a_model_on_cpus_is_charged_its_cpu_seconds_as_the_scheduler_charges_it(
     assert run.compute == pytest.approx(20 * proposal + evaluations) == pytest.approx(189.0)
     assert run.cpu_seconds == run.samplers["small"].cpu_seconds == pytest.approx(180.0)
     text = rendered(report.show, run)
-    assert "0.05 CPU-hours of models" in text
+    assert "0.05 CPU-hours of proposals" in text
     assert re.search(r"small\s+│\s+20\s+│.*│\s+0\s+│\s+0.05\s+│\s+0.00\s+│", text)
 
 

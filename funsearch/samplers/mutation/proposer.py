@@ -100,7 +100,7 @@ class MutationSampler:
             return self._sample(query, n)
 
     def _sample(self, query: Query, n: int) -> list[Sample]:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         prompt = self._prompt(query)
         seen = set(self._recent)
         tunable = self._tunable(prompt.versions[-1], prompt.ctx)
@@ -112,7 +112,12 @@ class MutationSampler:
             if child.text:  # not a rejection
                 self._remember(child.text)
         latency = time.perf_counter() - start
-        return [Sample(child.text, self.name, latency, parsed=child.parsed) for child in children]
+        # Charged its own thread's CPU time, shared equally: waiting for the GIL
+        # beside engines in the same process is not work (a cpu_hours budget and
+        # the bandits count CPU-seconds of proposals).
+        cpu = (time.thread_time() - start_cpu) / max(1, len(children))
+        return [Sample(child.text, self.name, latency, parsed=child.parsed, cpu_seconds=cpu)
+                for child in children]
 
     def _remember(self, body: str) -> None:
         """Recent children are not proposed again: a repeat costs a sample of
