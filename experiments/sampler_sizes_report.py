@@ -238,13 +238,19 @@ def findings(runs: list[RunFigures]) -> str:
         return "No run has a held-out gap yet."
     singles = {arm: gap for arm, gap in gaps.items() if arm not in ("ucb", "thompson")}
     best = min(singles or gaps, key=lambda arm: (singles or gaps)[arm].mean)
+    tied = [arm for arm, gap in singles.items() if arm != best and min(gap.n, gaps[best].n) > 1
+            and gap.low <= gaps[best].high]
     lines = [f"- Lowest held-out gap of a single sampler: **{best}**, "
-             f"{_interval(gaps[best])}% above LKH."]
+             f"{_interval(gaps[best])}% above LKH" + (
+                 f"; the intervals of {', '.join(tied)} overlap it: no single sampler wins "
+                 "on held-out gap at this budget." if tied else ".")]
     for arm in ("ucb", "thompson"):
         if arm in gaps:
             overlap = gaps[arm].low <= gaps[best].high and gaps[best].low <= gaps[arm].high
-            lines.append(f"- {arm}: {_interval(gaps[arm])}%: "
-                         + ("within" if overlap else "outside") + f" the interval of {best}.")
+            verdict = ("one seed: no interval to compare with" if min(gaps[arm].n,
+                       gaps[best].n) < 2 else ("within" if overlap else "outside")
+                       + f" the interval of {best}")
+            lines.append(f"- {arm}: {_interval(gaps[arm])}%: {verdict}.")
     rates = {}
     for run in runs:
         for name in run.samplers:
@@ -254,6 +260,13 @@ def findings(runs: list[RunFigures]) -> str:
         top = max(rates, key=lambda name: sum(rates[name]) / len(rates[name]))
         lines.append(f"- Most improvements per CPU-hour alone: **{top}** "
                      f"({interval_text(rates[top], 0)}).")
+        models = {name: rate for name, rate in rates.items() if name != "mutation"}
+        if top == "mutation" and models:
+            best_model = max(models, key=lambda name: sum(models[name]) / len(models[name]))
+            others = ", ".join(f"{name} {interval_text(models[name], 0)}"
+                               for name in _ordered(set(models) - {best_model}))
+            lines.append(f"- Of the models: **{best_model}** "
+                         f"({interval_text(models[best_model], 0)}; {others}).")
     lines += _controller_findings(runs)
     return "\n".join(lines)
 
