@@ -190,7 +190,7 @@ class Sample(Event):
     prompt_tokens: int
     completion_tokens: int
     gpu_seconds: float
-    cpu_seconds: float  # a model on CPUs: its cores x busy time (a vllm replica without GPUs)
+    cpu_seconds: float  # a model on CPUs (cores x busy time), the offline proposer (its thread)
     usd: float
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from funsearch import events, outcomes, runlog
 from funsearch.outcomes import OUTCOMES, reason_key
+from funsearch.scheduling.budget import Cost, proposal_seconds
 
 # Budget units of equal-budget comparisons, and how each is written.
 # compute: the scheduler's "compute" cost (scheduling/budget.in_unit): each sample's
@@ -65,7 +66,7 @@ class SamplerStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     gpu_seconds: float = 0.0
-    cpu_seconds: float = 0.0  # a model on CPUs: cores x busy share
+    cpu_seconds: float = 0.0  # a model on CPUs (cores x busy share), the offline proposer
     usd: float = 0.0
     outcomes: Counter = dataclasses.field(default_factory=Counter)
     improvements: int = 0
@@ -92,7 +93,7 @@ class RunData:
     samples: int = 0
     compute: float = 0.0  # the scheduler's compute seconds (see UNITS)
     gpu_seconds: float = 0.0
-    cpu_seconds: float = 0.0  # proposals of models on CPUs (vllm replicas without GPUs)
+    cpu_seconds: float = 0.0  # proposals' CPU time: models on CPUs, the offline proposer
     usd: float = 0.0
     evaluation_seconds: float = 0.0  # wall time in the sandbox
     evaluation_cpu_seconds: float = 0.0  # where the log has it
@@ -300,8 +301,8 @@ class _Folder:
         cpu = number(event.cpu_seconds) or 0.0
         run.samples += 1
         request = max(1, int(number(event.request) or 1))
-        # As scheduling/budget.proposal_seconds charges it: GPU, else CPU, else time.
-        run.compute += gpu or cpu or (number(event.latency) or 0.0) / request
+        run.compute += proposal_seconds(Cost(  # as the scheduler charged it
+            seconds=(number(event.latency) or 0.0) / request, gpu_seconds=gpu, cpu_seconds=cpu))
         run.gpu_seconds += gpu
         run.cpu_seconds += cpu
         run.usd += usd
