@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
 
 # How long the sweep goes on while it still finds processes (a dying raylet
 # may start one more worker); in practice one round kills them all.
@@ -89,13 +90,7 @@ def _is_ray(pid: int, ray_dir: str) -> bool:
 
 def _writes_log(pid: int, prefix: str) -> bool:
     """Whether the process's stdout or stderr is a file in the session: a worker's child."""
-    for descriptor in (1, 2):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{descriptor}").startswith(prefix):
-                return True
-        except OSError:
-            continue
-    return False
+    return _opens(pid, ("1", "2"), prefix)
 
 
 def _holds(pid: int, prefix: str) -> bool:
@@ -103,6 +98,11 @@ def _holds(pid: int, prefix: str) -> bool:
         descriptors = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return False
+    return _opens(pid, descriptors, prefix)
+
+
+def _opens(pid: int, descriptors: Iterable[str], prefix: str) -> bool:
+    """Whether any of the process's `descriptors` is a file under `prefix`."""
     for descriptor in descriptors:
         try:
             if os.readlink(f"/proc/{pid}/fd/{descriptor}").startswith(prefix):
