@@ -238,18 +238,16 @@ def findings(runs: list[RunFigures]) -> str:
         return "No run has a held-out gap yet."
     singles = {arm: gap for arm, gap in gaps.items() if arm not in ("ucb", "thompson")}
     best = min(singles or gaps, key=lambda arm: (singles or gaps)[arm].mean)
-    tied = [arm for arm, gap in singles.items() if arm != best and min(gap.n, gaps[best].n) > 1
-            and gap.low <= gaps[best].high]
+    tied = [arm for arm, gap in singles.items() if arm != best and _overlaps(gap, gaps[best])]
     lines = [f"- Lowest held-out gap of a single sampler: **{best}**, "
              f"{_interval(gaps[best])}% above LKH" + (
                  f"; the intervals of {', '.join(tied)} overlap it: no single sampler wins "
                  "on held-out gap at this budget." if tied else ".")]
     for arm in ("ucb", "thompson"):
         if arm in gaps:
-            overlap = gaps[arm].low <= gaps[best].high and gaps[best].low <= gaps[arm].high
-            verdict = ("one seed: no interval to compare with" if min(gaps[arm].n,
-                       gaps[best].n) < 2 else ("within" if overlap else "outside")
-                       + f" the interval of {best}")
+            overlap = _overlaps(gaps[arm], gaps[best])
+            verdict = ("one seed: no interval to compare with" if overlap is None else
+                       ("within" if overlap else "outside") + f" the interval of {best}")
             lines.append(f"- {arm}: {_interval(gaps[arm])}%: {verdict}.")
     rates = {}
     for run in runs:
@@ -288,6 +286,13 @@ def _controller_findings(runs: list[RunFigures]) -> list[str]:
                      f"evaluators busy {interval_text([r.utilization for r in group])} of "
                      "the time.")
     return lines
+
+
+def _overlaps(first: stats.Interval, second: stats.Interval) -> bool | None:
+    """Whether two intervals overlap; None when one comes from a single seed."""
+    if min(first.n, second.n) < 2:
+        return None
+    return first.low <= second.high and second.low <= first.high
 
 
 def _interval(interval: stats.Interval) -> str:
